@@ -1,0 +1,3 @@
+from lorascope.cli.main import main
+
+raise SystemExit(main())

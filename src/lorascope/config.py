@@ -1,0 +1,196 @@
+"""Typed run configuration: YAML in, validated models out, one clear line per problem.
+
+Every field has a default chosen for research use; ``resolve`` fills the method-dependent
+ones (learning rate, weight decay) so that the written ``config.yaml`` reproduces the run alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lorascope.errors import LorascopeError
+
+TASK_NAMES = ("sst2", "mrpc", "rte", "stsb", "synthetic", "text-classification", "text-regression")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LoraConfig(_Strict):
+    """LoRA adapter settings (passed to ``peft.LoraConfig``)."""
+
+    r: int = Field(8, gt=0, description="Rank of the update BA.")
+    alpha: float = Field(16.0, gt=0, description="Scaling numerator: ΔW = (alpha / r) · B A.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] | None = Field(
+        None, description="Module names to adapt; null uses PEFT's default for the model family."
+    )
+    use_rslora: bool = Field(False, description="Rank-stabilised scaling alpha / sqrt(r).")
+    bias: Literal["none", "all", "lora_only"] = "none"
+    penalty: float = Field(0.0, ge=0, description="λ in the added loss term λ·Σ‖B A‖²_F.")
+
+
+class UnfreezeConfig(_Strict):
+    """Scheduled unfreezing: named base modules start frozen and train after N epochs."""
+
+    modules: list[str] = Field(default_factory=list)
+    after_epochs: int = Field(1, ge=0)
+
+
+class DataConfig(_Strict):
+    """Where examples come from when not from ``data_dir`` or the hub."""
+
+    train_file: Path | None = Field(None, description="CSV or JSONL training file.")
+    eval_file: Path | None = Field(None, description="CSV or JSONL evaluation file.")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Task field -> file column, e.g. {sentence: text}."
+    )
+    hub_dataset: str = Field("nyu-mll/glue", description="Hub dataset used when no files are given.")
+    sample_seed: int | None = Field(None, description="Seed for the stratified subsets; null uses the run's seed.")
+    synthetic_size: int = Field(2000, gt=0, description="Training examples the synthetic task makes.")
+
+
+class TrainConfig(_Strict):
+    """Optimisation and evaluation schedule (mapped onto ``transformers.TrainingArguments``)."""
+
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many steps (overrides epochs).")
+    learning_rate: float | None = Field(None, gt=0, description="null: 2e-5 for full fine-tuning, 5e-4 for LoRA.")
+    batch_size: int = Field(16, gt=0)
+    eval_batch_size: int = Field(64, gt=0)
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    max_length: int = Field(128, gt=0, description="Tokens per example after truncation.")
+    weight_decay: float | None = Field(None, ge=0, description="null: 0.01 for full, 0.0 for LoRA.")
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    scheduler: Literal["linear", "cosine", "constant_with_warmup"] = "linear"
+    max_grad_norm: float = Field(1.0, gt=0)
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto", description="auto: bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."
+    )
+    eval_strategy: Literal["epoch", "steps"] = "epoch"
+    eval_steps: int | None = Field(None, gt=0, description="Required when eval_strategy is 'steps'.")
+    early_stopping_patience: int | None = Field(
+        None, gt=0, description="Stop after this many evaluations without improvement."
+    )
+    logging_steps: int = Field(10, gt=0)
+    keep_checkpoints: bool = Field(False, description="Keep checkpoints/ after the run completes.")
+
+    @model_validator(mode="after")
+    def _eval_steps_given(self) -> TrainConfig:
+        if self.eval_strategy == "steps" and self.eval_steps is None:
+            raise ValueError("eval_steps is required when eval_strategy is 'steps'")
+        return self
+
+
+class RunConfig(_Strict):
+    """One fine-tuning run."""
+
+    model: str = Field(description="Hub id, local folder, or built-in: tiny-bert, tiny-llama, tiny-gpt2.")
+    task: Literal[TASK_NAMES] = Field(description="Task name; see docs/configuration.md.")  # type: ignore[valid-type]
+    data_dir: Path | None = Field(None, description="Local GLUE folder (original TSV layout).")
+    data: DataConfig = Field(default_factory=DataConfig)
+    max_train_samples: int | None = Field(None, gt=0, description="Stratified subset of train.")
+    max_eval_samples: int | None = Field(None, gt=0, description="Stratified subset of dev.")
+    method: Literal["full", "lora"] = "lora"
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    unfreeze: UnfreezeConfig = Field(default_factory=UnfreezeConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    seed: int = 42
+    trust_remote_code: bool = Field(False, description="Allow model code from the hub (off unless asked).")
+
+    @model_validator(mode="after")
+    def _files_for_generic_tasks(self) -> RunConfig:
+        if self.task.startswith("text-") and (self.data.train_file is None or self.data.eval_file is None):
+            raise ValueError(f"task '{self.task}' needs data.train_file and data.eval_file")
+        return self
+
+    def resolved(self) -> RunConfig:
+        """A copy with method-dependent defaults filled in."""
+        train = self.train.model_copy()
+        if train.learning_rate is None:
+            train.learning_rate = 2e-5 if self.method == "full" else 5e-4
+        if train.weight_decay is None:
+            train.weight_decay = 0.01 if self.method == "full" else 0.0
+        return self.model_copy(update={"train": train})
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    path = ".".join(str(p) for p in err["loc"]) or "config"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    if "input" in err and kind not in ("model_type", "dict_type"):
+        return f"{path}: {msg} (got {err['input']!r})"
+    return f"{path}: {msg}"
+
+
+def parse_config(raw: Any, source: str = "config") -> RunConfig:
+    """Validate a mapping; raise ``LorascopeError`` naming every bad key path."""
+    if not isinstance(raw, dict):
+        raise LorascopeError(f"{source}: expected a mapping of keys at the top level")
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{source}: {_format_error(e)}" for e in exc.errors()]
+        raise LorascopeError("\n".join(lines)) from None
+
+
+def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = target
+    for i, key in enumerate(keys[:-1]):
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise LorascopeError(f"override {dotted}: '{'.'.join(keys[: i + 1])}' is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings; values are parsed as YAML (``3`` → int, ``[a,b]`` → list)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise LorascopeError(f"override '{item}': expected key.sub=value")
+        try:
+            value = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            value = text
+        _set_dotted(raw, key.strip(), value)
+    return raw
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, naming the file and line of any syntax error."""
+    if not path.is_file():
+        raise LorascopeError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise LorascopeError(f"{path}{where}: invalid YAML: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise LorascopeError(f"{path}: expected a mapping of keys at the top level")
+    return raw
+
+
+def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConfig:
+    """Load, override and validate a run config; method defaults are resolved."""
+    path = Path(path)
+    raw = apply_overrides(read_yaml(path), overrides or [])
+    return parse_config(raw, source=str(path)).resolved()

@@ -1,0 +1,148 @@
+"""Tasks: where examples come from, how they are encoded, and how predictions are scored.
+
+A task turns a run config into train/eval records with canonical keys (``id``, ``label`` and
+task fields), encodes them for a model head, decodes model outputs into predictions and scores
+them. Sentence classification and regression (GLUE, CSV/JSONL, the synthetic demo task) share
+``SentenceTask``; extractive QA, instruction tuning and next-item recommendation implement the
+same interface with their own heads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from lorascope.config import RunConfig
+from lorascope.data import files, glue, metrics, synthetic
+from lorascope.data.encoding import EncodedDataset, encode_pairs
+from lorascope.data.sampling import score_bin, stratified_indices
+from lorascope.errors import LorascopeError
+
+Record = dict[str, object]
+
+
+@dataclass(frozen=True)
+class SentenceTask:
+    """Classification or regression over one sentence or a sentence pair."""
+
+    name: str
+    regression: bool
+    pair: bool
+    metric_names: tuple[str, ...]
+    main_metric: str
+    label_names: tuple[str, ...] | None = None
+    head: str = field(default="sequence-classification", init=False)
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.regression else len(self.label_names or ())
+
+    def default_columns(self) -> dict[str, str]:
+        if self.name in glue.LAYOUTS:
+            names = {"text": "sentence1", "text_pair": "sentence2"} if self.pair else {"text": "sentence"}
+            return names | {"label": "label", "id": "idx"}
+        return {"text": "text", "text_pair": "text_pair", "label": "label", "id": "id"}
+
+    def stratum(self, record: Record) -> object:
+        return score_bin(float(record["label"])) if self.regression else record["label"]
+
+    def encode(self, records: list[Record], tokenizer, max_length: int) -> EncodedDataset:
+        texts = [str(r["text"]) for r in records]
+        pairs = [str(r.get("text_pair", "")) for r in records] if self.pair else None
+        labels = [float(r["label"]) if self.regression else int(r["label"]) for r in records]
+        return encode_pairs(tokenizer, texts, pairs, labels, max_length)
+
+    def decode(self, logits: np.ndarray) -> np.ndarray:
+        return logits.reshape(-1).astype(np.float64) if self.regression else logits.argmax(axis=-1)
+
+    def score(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+        return metrics.compute(self.metric_names, predictions, labels)
+
+
+def _glue_task(name: str, regression: bool, pair: bool, metric_names: tuple[str, ...], main: str) -> SentenceTask:
+    names = None if regression else (glue.LAYOUTS[name].label_names or ("0", "1"))
+    return SentenceTask(name, regression, pair, metric_names, main, names)
+
+
+TASKS = {
+    "sst2": _glue_task("sst2", False, False, ("accuracy",), "accuracy"),
+    "mrpc": _glue_task("mrpc", False, True, ("accuracy", "f1"), "f1"),
+    "rte": _glue_task("rte", False, True, ("accuracy",), "accuracy"),
+    "stsb": _glue_task("stsb", True, True, ("pearson", "spearmanr"), "pearson"),
+    "synthetic": SentenceTask("synthetic", False, False, ("accuracy",), "accuracy", ("negative", "positive")),
+    "text-classification": SentenceTask("text-classification", False, False, ("accuracy", "f1"), "accuracy"),
+    "text-regression": SentenceTask("text-regression", True, False, ("pearson", "spearmanr"), "pearson"),
+}
+
+
+@dataclass
+class TaskData:
+    task: SentenceTask
+    train: list[Record]
+    eval: list[Record]
+
+
+def _normalise_labels(task: SentenceTask, train: list[Record], evaluation: list[Record]) -> SentenceTask:
+    """Map file labels to class indices (or floats); generic tasks learn their label set from train."""
+    if task.regression:
+        for split, records in (("train", train), ("eval", evaluation)):
+            for r in records:
+                try:
+                    r["label"] = float(r["label"])
+                except (TypeError, ValueError):
+                    raise LorascopeError(f"{split} example {r['id']}: label {r['label']!r} is not a number") from None
+        return task
+    names = task.label_names
+    if names is None:
+        names = tuple(sorted({str(r["label"]) for r in train}, key=lambda s: (not s.lstrip("-").isdigit(), s)))
+        if len(names) < 2:
+            raise LorascopeError(f"task {task.name}: train file has {len(names)} distinct label(s); need 2+")
+        if len(names) > 2 and "f1" in task.metric_names:
+            task = replace(task, metric_names=("accuracy",))
+        task = replace(task, label_names=names)
+    for split, records in (("train", train), ("eval", evaluation)):
+        for r in records:
+            value = str(r["label"])
+            if value in names:
+                r["label"] = names.index(value)
+            elif value.isdigit() and int(value) < len(names):
+                r["label"] = int(value)
+            else:
+                raise LorascopeError(f"{split} example {r['id']}: label {value!r} is not one of {list(names)}")
+    return task
+
+
+def _subset(task: SentenceTask, records: list[Record], limit: int | None, seed: int) -> list[Record]:
+    if limit is None:
+        return records
+    keep = stratified_indices([task.stratum(r) for r in records], limit, seed)
+    return [records[i] for i in keep]
+
+
+def load_task_data(cfg: RunConfig) -> TaskData:
+    """Records for ``cfg.task`` from files, ``data_dir``, the generator or the hub, subset as asked."""
+    task = TASKS[cfg.task]
+    data = cfg.data
+    seed = cfg.seed if data.sample_seed is None else data.sample_seed
+    if data.train_file is not None or data.eval_file is not None:
+        if data.train_file is None or data.eval_file is None:
+            raise LorascopeError("data: give both data.train_file and data.eval_file")
+        columns = task.default_columns() | data.columns
+        required = ("text", "label") + (("text_pair",) if task.pair else ())
+        fields = {k: v for k, v in columns.items() if k in required + ("id",)}
+        train = files.read_records(data.train_file, fields, required)
+        evaluation = files.read_records(data.eval_file, fields, required)
+    elif cfg.task == "synthetic":
+        train = synthetic.make_examples(data.synthetic_size, seed, "train-")
+        evaluation = synthetic.make_examples(max(200, data.synthetic_size // 4), seed + 1, "eval-")
+    elif cfg.data_dir is not None:
+        train, evaluation = glue.load_local(cfg.task, cfg.data_dir, task.regression)
+    else:
+        train, evaluation = glue.load_hub(cfg.task, data.hub_dataset)
+    task = _normalise_labels(task, train, evaluation)
+    return TaskData(
+        task,
+        _subset(task, train, cfg.max_train_samples, seed),
+        _subset(task, evaluation, cfg.max_eval_samples, seed),
+    )

@@ -1,0 +1,1 @@
+"""Fine-tuning methods: full, LoRA (with penalty and scheduled unfreezing)."""

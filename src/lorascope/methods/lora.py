@@ -1,0 +1,76 @@
+"""LoRA through PEFT: per-family default targets, a pre-flight check of module names."""
+
+from __future__ import annotations
+
+import torch
+from peft import LoraConfig as PeftLoraConfig
+from peft import PeftModel, TaskType, get_peft_model
+from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+from lorascope.config import LoraConfig
+from lorascope.errors import LorascopeError
+
+# PEFT's table, plus families it leaves out.
+EXTRA_DEFAULT_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
+
+HEAD_TASK_TYPES = {"sequence-classification": TaskType.SEQ_CLS}
+
+
+def _matches(module_name: str, target: str) -> bool:
+    return module_name == target or module_name.endswith("." + target)
+
+
+def adaptable_names(model: torch.nn.Module) -> list[str]:
+    """Short names of the linear-like layers LoRA can adapt (for error messages)."""
+    kinds = ("Linear", "Conv1D", "Embedding")
+    return sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ in kinds and n})
+
+
+def resolve_targets(model: torch.nn.Module, cfg: LoraConfig) -> list[str]:
+    """The configured targets, or the family default; every target must name a module of the model."""
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    targets = cfg.target_modules
+    if targets is None:
+        targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model_type) or EXTRA_DEFAULT_TARGETS.get(
+            model_type
+        )
+        if targets is None:
+            raise LorascopeError(
+                f"lora.target_modules: no default for model type '{model_type}'; "
+                f"name them (layers here: {', '.join(adaptable_names(model))})"
+            )
+    names = [n for n, _ in model.named_modules()]
+    for target in targets:
+        if not any(_matches(n, target) for n in names):
+            raise LorascopeError(
+                f"lora.target_modules: '{target}' matches no module of this {model_type} model "
+                f"(layers here: {', '.join(adaptable_names(model))})"
+            )
+    return list(targets)
+
+
+def apply_lora(model: torch.nn.Module, cfg: LoraConfig, targets: list[str], head: str) -> PeftModel:
+    """Wrap ``model`` with LoRA adapters; the task head stays fully trainable (PEFT's modules_to_save)."""
+    peft_config = PeftLoraConfig(
+        task_type=HEAD_TASK_TYPES[head],
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=targets,
+        use_rslora=cfg.use_rslora,
+        bias=cfg.bias,
+    )
+    return get_peft_model(model, peft_config)
+
+
+def lora_factors(model: torch.nn.Module) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(module name, A, B) for every active LoRA adapter: ΔW = scale · B @ A."""
+    factors = []
+    for name, module in model.named_modules():
+        lora_a = getattr(module, "lora_A", None)
+        if not isinstance(lora_a, torch.nn.ModuleDict):
+            continue
+        for adapter in module.active_adapters:
+            if adapter in lora_a:
+                factors.append((name, lora_a[adapter].weight, module.lora_B[adapter].weight))
+    return factors

@@ -1,0 +1,98 @@
+"""Models and tokenizers by hub id, local folder or built-in tiny name, with one-line errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
+
+from lorascope.errors import LorascopeError
+from lorascope.models.tiny import ARCHITECTURES, tiny_config_and_tokenizer
+
+HEADS = {"sequence-classification": AutoModelForSequenceClassification}
+
+
+def is_builtin(name: str) -> bool:
+    return name in ARCHITECTURES
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or "\\" in name or name.endswith("/") or name.count("/") > 1
+
+
+def _source(name: str) -> str:
+    """A local folder path, or the hub id itself; a missing folder is an error here."""
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise LorascopeError(f"model: folder {path} has no config.json (not a transformers model folder)")
+        return str(path)
+    if _looks_like_path(name):
+        raise LorascopeError(f"model: folder not found: {path}")
+    return name
+
+
+def _hub_error(name: str, exc: Exception) -> LorascopeError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    why = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else "the hub could not be reached"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return LorascopeError(f"model '{name}': not a local folder, and {why} ({first[:200]})")
+
+
+def load_model_config(name: str, num_labels: int, trust_remote_code: bool = False) -> PretrainedConfig:
+    """The model's config with the task's label count: cheap, used to validate before work starts."""
+    if is_builtin(name):
+        config, _ = tiny_config_and_tokenizer(name)
+        config.num_labels = num_labels
+        return config
+    source = _source(name)
+    try:
+        return AutoConfig.from_pretrained(source, num_labels=num_labels, trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        raise _hub_error(name, exc) from None
+    except ValueError as exc:
+        raise LorascopeError(f"model '{name}': {str(exc).splitlines()[0]}") from None
+
+
+def load_tokenizer(name: str, trust_remote_code: bool = False):
+    if is_builtin(name):
+        return tiny_config_and_tokenizer(name)[1]
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(_source(name), trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        raise _hub_error(name, exc) from None
+    if tokenizer.pad_token is None:  # decoders (Llama, GPT-2) ship without one
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return tokenizer
+
+
+def skeleton(config: PretrainedConfig, head: str = "sequence-classification") -> torch.nn.Module:
+    """The architecture on the meta device (no memory, no weights) for checking module names."""
+    with torch.device("meta"):
+        return HEADS[head].from_config(config)
+
+
+def load_model(
+    name: str,
+    config: PretrainedConfig,
+    tokenizer,
+    head: str = "sequence-classification",
+    trust_remote_code: bool = False,
+) -> torch.nn.Module:
+    """Pretrained weights (new task head initialised at random) or a random tiny model."""
+    config.pad_token_id = tokenizer.pad_token_id
+    auto = HEADS[head]
+    if is_builtin(name):
+        return auto.from_config(config)
+    try:
+        return auto.from_pretrained(_source(name), config=config, trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        raise _hub_error(name, exc) from None
+
+
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())

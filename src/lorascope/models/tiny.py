@@ -1,0 +1,102 @@
+"""Built-in tiny architectures with random weights and a byte-level tokenizer, for tests and benchmarks.
+
+They need no download: the tokenizer maps every UTF-8 byte to one token (no merges), so it works
+on any text, and the configs are small enough to train in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import BertConfig, GPT2Config, LlamaConfig, PretrainedConfig, PreTrainedTokenizerFast
+
+SPECIALS = {
+    "pad": "<pad>",
+    "unk": "<unk>",
+    "cls": "<cls>",
+    "sep": "<sep>",
+    "bos": "<s>",
+    "eos": "</s>",
+    "mask": "<mask>",
+}
+
+
+def byte_tokenizer(encoder: bool) -> PreTrainedTokenizerFast:
+    """A byte-level tokenizer; encoders get ``<cls> A <sep> B <sep>``, decoders ``<s> A </s> B </s>``."""
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {token: i for i, token in enumerate(SPECIALS.values())}
+    vocab |= {ch: len(SPECIALS) + i for i, ch in enumerate(sorted(alphabet))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=SPECIALS["unk"]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    first, last = (SPECIALS["cls"], SPECIALS["sep"]) if encoder else (SPECIALS["bos"], SPECIALS["eos"])
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{first} $A {last}",
+        pair=f"{first} $A {last} $B:1 {last}:1",
+        special_tokens=[(first, vocab[first]), (last, vocab[last])],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token=SPECIALS["pad"],
+        unk_token=SPECIALS["unk"],
+        cls_token=SPECIALS["cls"],
+        sep_token=SPECIALS["sep"],
+        bos_token=SPECIALS["bos"],
+        eos_token=SPECIALS["eos"],
+        mask_token=SPECIALS["mask"],
+        model_max_length=512,
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"]
+        if encoder
+        else ["input_ids", "attention_mask"],
+    )
+
+
+def _bert(vocab: int) -> PretrainedConfig:
+    return BertConfig(
+        vocab_size=vocab,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        bos_token_id=4,
+        eos_token_id=5,
+    )
+
+
+def _llama(vocab: int) -> PretrainedConfig:
+    return LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        bos_token_id=4,
+        eos_token_id=5,
+    )
+
+
+def _gpt2(vocab: int) -> PretrainedConfig:
+    return GPT2Config(
+        vocab_size=vocab,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        n_positions=512,
+        pad_token_id=0,
+        bos_token_id=4,
+        eos_token_id=5,
+    )
+
+
+ARCHITECTURES = {"tiny-bert": (_bert, True), "tiny-llama": (_llama, False), "tiny-gpt2": (_gpt2, False)}
+
+
+def tiny_config_and_tokenizer(name: str) -> tuple[PretrainedConfig, PreTrainedTokenizerFast]:
+    """Config (random weights are drawn when the model is built) and tokenizer of a built-in model."""
+    make_config, encoder = ARCHITECTURES[name]
+    tokenizer = byte_tokenizer(encoder)
+    return make_config(len(tokenizer)), tokenizer

@@ -1,0 +1,38 @@
+"""Trainer callbacks: the JSONL training log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
+
+
+class JsonlLog(TrainerCallback):
+    """Appends every Trainer log (loss, learning rate, eval metrics) as one JSON line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and state.is_world_process_zero:
+            record = {"step": state.global_step, "epoch": state.epoch, **logs}
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        return control
+
+
+def truncate_log(path: Path, last_step: int) -> None:
+    """Drop entries past ``last_step`` (work redone after resuming from that checkpoint)."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= last_step]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+class QuietProgress(ProgressCallback):
+    """Progress bars without echoing every log dict (those go to train_log.jsonl)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return control

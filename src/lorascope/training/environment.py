@@ -1,0 +1,63 @@
+"""Seeds, device, precision and the environment record that every run writes."""
+
+from __future__ import annotations
+
+import platform
+import resource
+import sys
+from importlib import metadata
+
+import torch
+
+from lorascope import __version__
+
+LIBRARIES = ("torch", "transformers", "peft", "accelerate", "tokenizers", "safetensors", "numpy", "scipy", "pydantic")
+
+
+def choose_precision(requested: str) -> str:
+    """``auto`` → bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
+    if requested != "auto":
+        if requested in ("fp16", "bf16") and not torch.cuda.is_available():
+            return "fp32"  # mixed precision needs a GPU here; the environment record says so
+        return requested
+    if not torch.cuda.is_available():
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"lorascope": __version__, "python": sys.version.split()[0]}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def environment(seed: int, precision: str) -> dict[str, object]:
+    return {
+        "seed": seed,
+        "device": device_name(),
+        "precision": precision,
+        "platform": platform.platform(),
+        "versions": library_versions(),
+    }
+
+
+def reset_peak_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory_mb() -> float:
+    """Peak CUDA memory allocated by tensors, or the process's peak resident set size on CPU."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB

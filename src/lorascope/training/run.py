@@ -1,0 +1,228 @@
+"""One fine-tuning run: validate, load, adapt, train, evaluate, write the run folder.
+
+Run folder::
+
+    config.yaml            resolved config (reproduces the run on its own)
+    environment.json       versions, device, precision, seed
+    train_log.jsonl        every Trainer log line
+    checkpoints/           while running (kept with train.keep_checkpoints)
+    adapter/ or model/     PEFT adapter (safetensors) or the full model, plus tokenizer
+    eval_predictions.jsonl one line per eval example: id, label, prediction
+    results.json           written last, only when the run completed
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import DataCollatorWithPadding, EarlyStoppingCallback, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from lorascope.config import RunConfig, load_config
+from lorascope.data.tasks import TaskData, load_task_data
+from lorascope.errors import LorascopeError
+from lorascope.methods.lora import apply_lora, resolve_targets
+from lorascope.methods.unfreeze import ScheduledUnfreeze, scheduled_parameters
+from lorascope.models.loading import count_parameters, load_model, load_model_config, load_tokenizer, skeleton
+from lorascope.training.callbacks import JsonlLog, QuietProgress, truncate_log
+from lorascope.training.environment import choose_precision, environment, peak_memory_mb, reset_peak_memory
+from lorascope.training.trainer import LorascopeTrainer, selection_metrics
+
+
+@dataclass
+class Preflight:
+    """What validation learned, reused by the run so nothing is loaded twice."""
+
+    data: TaskData
+    model_config: object
+    lora_targets: list[str] | None
+
+
+def preflight(cfg: RunConfig) -> Preflight:
+    """Every check that can fail before training: data, model source, module names."""
+    data = load_task_data(cfg)
+    if not data.train or not data.eval:
+        raise LorascopeError(f"task {cfg.task}: no training or evaluation examples")
+    config = load_model_config(cfg.model, data.task.num_labels, cfg.trust_remote_code)
+    model_skeleton = skeleton(config, data.task.head)
+    targets = resolve_targets(model_skeleton, cfg.lora) if cfg.method == "lora" else None
+    if cfg.unfreeze.modules:
+        scheduled_parameters(model_skeleton, cfg.unfreeze.modules)
+    return Preflight(data, config, targets)
+
+
+def _check_out_dir(out: Path, cfg: RunConfig, resume: bool) -> str | None:
+    """The checkpoint to resume from, after refusing to mix runs in one folder."""
+    if (out / "results.json").exists():
+        raise LorascopeError(f"--out {out}: already holds a completed run (results.json); choose another folder")
+    checkpoints = out / "checkpoints"
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if last and not resume:
+        raise LorascopeError(
+            f"--out {out}: holds checkpoints of an unfinished run; pass --resume or choose another folder"
+        )
+    if resume and (out / "config.yaml").exists():
+        saved = load_config(out / "config.yaml")
+        if saved != cfg:
+            diff = [k for k in cfg.model_dump() if cfg.model_dump()[k] != saved.model_dump()[k]]
+            raise LorascopeError(f"--resume: config differs from {out / 'config.yaml'} in: {', '.join(diff)}")
+    return last if resume else None
+
+
+def _training_arguments(cfg: RunConfig, out: Path, precision: str, main_metric: str) -> TrainingArguments:
+    t = cfg.train
+    steps = t.eval_strategy == "steps"
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps or -1,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio,
+        lr_scheduler_type=t.scheduler,
+        max_grad_norm=t.max_grad_norm,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        eval_strategy=t.eval_strategy,
+        eval_steps=t.eval_steps if steps else None,
+        save_strategy=t.eval_strategy,
+        save_steps=t.eval_steps if steps else None,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=main_metric,
+        greater_is_better=True,
+        logging_steps=t.logging_steps,
+        report_to="none",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False,
+        restore_callback_states_from_checkpoint=True,
+        dataloader_num_workers=0,
+    )
+
+
+def _json_safe(metrics: dict[str, float]) -> dict[str, float | None]:
+    return {k: None if math.isnan(v) else round(float(v), 6) for k, v in metrics.items()}
+
+
+def _write_json(path: Path, payload: object) -> None:
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def run_training(
+    cfg: RunConfig,
+    out: Path,
+    resume: bool = False,
+    callbacks: list[TrainerCallback] | None = None,
+    checked: Preflight | None = None,
+) -> dict:
+    """Train and evaluate per ``cfg`` into ``out``; returns what ``results.json`` holds."""
+    out = Path(out)
+    checked = checked or preflight(cfg)
+    resume_from = _check_out_dir(out, cfg, resume)
+    out.mkdir(parents=True, exist_ok=True)
+    precision = choose_precision(cfg.train.precision)
+    (out / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+    _write_json(out / "environment.json", environment(cfg.seed, precision))
+    log_path = out / "train_log.jsonl"
+    if resume_from:
+        truncate_log(log_path, int(Path(resume_from).name.split("-")[-1]))
+    else:
+        log_path.unlink(missing_ok=True)
+
+    task, data = checked.data.task, checked.data
+    set_seed(cfg.seed)
+    tokenizer = load_tokenizer(cfg.model, cfg.trust_remote_code)
+    model = load_model(cfg.model, checked.model_config, tokenizer, task.head, cfg.trust_remote_code)
+    if cfg.method == "lora":
+        model = apply_lora(model, cfg.lora, checked.lora_targets, task.head)
+    extra: list[TrainerCallback] = [JsonlLog(log_path)]
+    scheduled = {}
+    if cfg.unfreeze.modules:
+        scheduled = scheduled_parameters(model, cfg.unfreeze.modules)
+        unfreeze = ScheduledUnfreeze(scheduled, cfg.unfreeze.after_epochs)
+        unfreeze.freeze_until_due()
+        extra.append(unfreeze)
+    if cfg.train.early_stopping_patience:
+        extra.append(EarlyStoppingCallback(cfg.train.early_stopping_patience))
+
+    max_length = cfg.train.max_length
+    train_set = task.encode(data.train, tokenizer, max_length)
+    eval_set = task.encode(data.eval, tokenizer, max_length)
+    trainer = LorascopeTrainer(
+        model=model,
+        args=_training_arguments(cfg, out, precision, task.main_metric),
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=selection_metrics(task),
+        callbacks=extra + list(callbacks or []),
+        lora_penalty=cfg.lora.penalty if cfg.method == "lora" else 0.0,
+        scheduled_params=tuple(scheduled.values()),
+    )
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(QuietProgress)
+    reset_peak_memory()
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=resume_from)
+    train_seconds = time.perf_counter() - started
+
+    logits = trainer.predict(eval_set).predictions
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    predictions = task.decode(np.asarray(logits))
+    labels = np.array([r["label"] for r in data.eval])
+    metrics = task.score(predictions, labels)
+    with (out / "eval_predictions.jsonl").open("w", encoding="utf-8") as handle:
+        for record, prediction in zip(data.eval, predictions.tolist()):
+            handle.write(json.dumps({"id": record["id"], "label": record["label"], "prediction": prediction}) + "\n")
+
+    artifact = out / ("adapter" if cfg.method == "lora" else "model")
+    trainer.model.save_pretrained(artifact, safe_serialization=True)
+    tokenizer.save_pretrained(artifact)
+    if cfg.method == "lora" and scheduled:
+        from safetensors.torch import save_file
+
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in scheduled.items()}, str(out / "base_updates.safetensors")
+        )
+    trainable, total = count_parameters(trainer.model)
+    results = {
+        "task": cfg.task,
+        "model": cfg.model,
+        "method": cfg.method,
+        "seed": cfg.seed,
+        "metrics": _json_safe(metrics),
+        "main_metric": task.main_metric,
+        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
+        if trainer.state.best_model_checkpoint
+        else None,
+        "trainable_params": trainable,
+        "total_params": total,
+        "lora_targets": checked.lora_targets,
+        "train_examples": len(data.train),
+        "eval_examples": len(data.eval),
+        "steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "train_seconds": round(train_seconds, 3),
+        "peak_memory_mb": round(peak_memory_mb(), 1),
+        "artifact": artifact.name,
+        "resumed_from": Path(resume_from).name if resume_from else None,
+        **environment(cfg.seed, precision),
+    }
+    if not cfg.train.keep_checkpoints:
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    _write_json(out / "results.json", results)
+    return results
