@@ -186,7 +186,7 @@ def run_training(
     labels = np.array([r["label"] for r in data.eval])
     metrics = task.score(predictions, labels)
     with (out / "eval_predictions.jsonl").open("w", encoding="utf-8") as handle:
-        for record, prediction in zip(data.eval, predictions.tolist()):
+        for record, prediction in zip(data.eval, predictions.tolist(), strict=True):
             handle.write(json.dumps({"id": record["id"], "label": record["label"], "prediction": prediction}) + "\n")
 
     artifact = out / ("adapter" if cfg.method == "lora" else "model")

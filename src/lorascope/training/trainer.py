@@ -37,7 +37,7 @@ class LorascopeTrainer(Trainer):
         try:
             return super().create_optimizer(model)
         finally:
-            for p, state in zip(self.scheduled_params, states):
+            for p, state in zip(self.scheduled_params, states, strict=True):
                 p.requires_grad_(state)
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
