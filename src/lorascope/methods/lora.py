@@ -49,8 +49,14 @@ def resolve_targets(model: torch.nn.Module, cfg: LoraConfig) -> list[str]:
     return list(targets)
 
 
-def apply_lora(model: torch.nn.Module, cfg: LoraConfig, targets: list[str], head: str) -> PeftModel:
-    """Wrap ``model`` with LoRA adapters; the task head stays fully trainable (PEFT's modules_to_save)."""
+def apply_lora(
+    model: torch.nn.Module, cfg: LoraConfig, targets: list[str], head: str, fully_trained: list[str] | None = None
+) -> PeftModel:
+    """Wrap ``model`` with LoRA adapters.
+
+    The task head and the ``fully_trained`` base modules (scheduled unfreezing) become PEFT
+    ``modules_to_save``: trainable copies that are saved with the adapter and its checkpoints.
+    """
     peft_config = PeftLoraConfig(
         task_type=HEAD_TASK_TYPES[head],
         r=cfg.r,
@@ -59,6 +65,7 @@ def apply_lora(model: torch.nn.Module, cfg: LoraConfig, targets: list[str], head
         target_modules=targets,
         use_rslora=cfg.use_rslora,
         bias=cfg.bias,
+        modules_to_save=list(fully_trained) if fully_trained else None,
     )
     return get_peft_model(model, peft_config)
 

@@ -8,17 +8,34 @@ from transformers import TrainerCallback
 from lorascope.errors import LorascopeError
 
 
+def _hits(modules: dict[str, torch.nn.Module], wanted: str) -> list[str]:
+    hits = [n for n in modules if n == wanted or n.endswith("." + wanted)]
+    if not hits:
+        raise LorascopeError(f"unfreeze.modules: '{wanted}' matches no module of the model")
+    return hits
+
+
+def check_unfreeze_modules(model: torch.nn.Module, names: list[str], lora_targets: list[str] | None) -> None:
+    """Every name must match a module; with LoRA, none may contain an adapted layer."""
+    modules = dict(model.named_modules())
+    for wanted in names:
+        for hit in _hits(modules, wanted):
+            inner = [n for n in modules if n.startswith(hit + ".") or n == hit]
+            clash = [t for t in lora_targets or [] if any(n.endswith("." + t) or n == t for n in inner)]
+            if clash:
+                raise LorascopeError(
+                    f"unfreeze.modules: '{wanted}' contains LoRA-adapted {clash}; name modules without adapters"
+                )
+
+
 def scheduled_parameters(model: torch.nn.Module, names: list[str]) -> dict[str, torch.nn.Parameter]:
-    """Base-model parameters under modules whose name is, or ends with, each of ``names``."""
+    """Parameters to train later: under each named module, or under its PEFT trainable copy."""
     found: dict[str, torch.nn.Parameter] = {}
     modules = dict(model.named_modules())
     for wanted in names:
-        hits = [n for n in modules if n == wanted or n.endswith("." + wanted)]
-        if not hits:
-            raise LorascopeError(f"unfreeze.modules: '{wanted}' matches no module of the model")
-        for hit in hits:
+        for hit in _hits(modules, wanted):
             for pname, param in modules[hit].named_parameters(prefix=hit):
-                if "lora_" not in pname:
+                if "original_module" not in pname:  # PEFT keeps the frozen original beside the copy
                     found[pname] = param
     return found
 

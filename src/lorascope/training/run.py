@@ -30,7 +30,7 @@ from lorascope.config import RunConfig, load_config
 from lorascope.data.tasks import TaskData, load_task_data
 from lorascope.errors import LorascopeError
 from lorascope.methods.lora import apply_lora, resolve_targets
-from lorascope.methods.unfreeze import ScheduledUnfreeze, scheduled_parameters
+from lorascope.methods.unfreeze import ScheduledUnfreeze, check_unfreeze_modules, scheduled_parameters
 from lorascope.models.loading import count_parameters, load_model, load_model_config, load_tokenizer, skeleton
 from lorascope.training.callbacks import JsonlLog, QuietProgress, truncate_log
 from lorascope.training.environment import choose_precision, environment, peak_memory_mb, reset_peak_memory
@@ -55,7 +55,7 @@ def preflight(cfg: RunConfig) -> Preflight:
     model_skeleton = skeleton(config, data.task.head)
     targets = resolve_targets(model_skeleton, cfg.lora) if cfg.method == "lora" else None
     if cfg.unfreeze.modules:
-        scheduled_parameters(model_skeleton, cfg.unfreeze.modules)
+        check_unfreeze_modules(model_skeleton, cfg.unfreeze.modules, targets)
     return Preflight(data, config, targets)
 
 
@@ -147,7 +147,7 @@ def run_training(
     tokenizer = load_tokenizer(cfg.model, cfg.trust_remote_code)
     model = load_model(cfg.model, checked.model_config, tokenizer, task.head, cfg.trust_remote_code)
     if cfg.method == "lora":
-        model = apply_lora(model, cfg.lora, checked.lora_targets, task.head)
+        model = apply_lora(model, cfg.lora, checked.lora_targets, task.head, cfg.unfreeze.modules)
     extra: list[TrainerCallback] = [JsonlLog(log_path)]
     scheduled = {}
     if cfg.unfreeze.modules:
@@ -192,12 +192,6 @@ def run_training(
     artifact = out / ("adapter" if cfg.method == "lora" else "model")
     trainer.model.save_pretrained(artifact, safe_serialization=True)
     tokenizer.save_pretrained(artifact)
-    if cfg.method == "lora" and scheduled:
-        from safetensors.torch import save_file
-
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in scheduled.items()}, str(out / "base_updates.safetensors")
-        )
     trainable, total = count_parameters(trainer.model)
     results = {
         "task": cfg.task,

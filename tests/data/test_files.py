@@ -1,0 +1,55 @@
+import json
+
+import pytest
+
+from lorascope.config import parse_config
+from lorascope.data.tasks import load_task_data
+from lorascope.errors import LorascopeError
+
+
+def test_csv_and_jsonl_with_column_mapping(tmp_path):
+    train = tmp_path / "train.csv"
+    train.write_text('review,stars,uid\n"great, really",pos,a\nawful,neg,b\nfine,pos,c\n')
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("\n".join(json.dumps({"review": t, "stars": s}) for t, s in [("nice", "pos"), ("bad", "neg")]))
+    cfg = parse_config(
+        {
+            "model": "tiny-bert",
+            "task": "text-classification",
+            "data": {"train_file": str(train), "eval_file": str(dev), "columns": {"text": "review", "label": "stars", "id": "uid"}},
+        }
+    )
+    data = load_task_data(cfg)
+    assert data.task.label_names == ("neg", "pos") and data.task.num_labels == 2
+    assert data.train[0] == {"text": "great, really", "label": 1, "id": "a"}
+    assert [r["label"] for r in data.eval] == [1, 0] and data.eval[1]["id"] == "1"
+
+
+def test_glue_task_from_files_uses_glue_column_names(tmp_path):
+    rows = [{"sentence1": "a", "sentence2": "b", "label": 2.5, "idx": 7}]
+    for name in ("t.jsonl", "d.jsonl"):
+        (tmp_path / name).write_text(json.dumps(rows[0]) + "\n")
+    cfg = parse_config(
+        {"model": "m", "task": "stsb", "data": {"train_file": str(tmp_path / "t.jsonl"), "eval_file": str(tmp_path / "d.jsonl")}}
+    )
+    data = load_task_data(cfg)
+    assert data.train == [{"text": "a", "text_pair": "b", "label": 2.5, "id": 7}]
+
+
+def test_missing_column_names_file_line_and_field(tmp_path):
+    (tmp_path / "t.csv").write_text("text,label\nhello,1\n,0\n")
+    (tmp_path / "d.csv").write_text("text,label\nhi,1\n")
+    cfg = parse_config(
+        {"model": "m", "task": "text-classification", "data": {"train_file": str(tmp_path / "t.csv"), "eval_file": str(tmp_path / "d.csv")}}
+    )
+    with pytest.raises(LorascopeError, match=r"t\.csv line 3: missing column 'text' \(field 'text'\)"):
+        load_task_data(cfg)
+
+
+def test_bad_json_line_is_named(tmp_path):
+    (tmp_path / "t.jsonl").write_text('{"text": "a", "label": 1}\n{oops\n')
+    cfg = parse_config(
+        {"model": "m", "task": "text-classification", "data": {"train_file": str(tmp_path / "t.jsonl"), "eval_file": str(tmp_path / "t.jsonl")}}
+    )
+    with pytest.raises(LorascopeError, match=r"t\.jsonl line 2: invalid JSON"):
+        load_task_data(cfg)

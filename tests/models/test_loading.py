@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from lorascope.errors import LorascopeError
+from lorascope.models.loading import count_parameters, load_model, load_model_config, load_tokenizer
+
+
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-gpt2", "tiny-bert"])
+def test_padding_does_not_change_predictions(name):
+    """The pad token is wired into the model: padded batch logits equal one-by-one logits."""
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer(name)
+    model = load_model(name, load_model_config(name, num_labels=3), tokenizer).eval()
+    texts = ["a short one", "a considerably longer sentence than the first"]
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        batched = model(**batch).logits
+        single = torch.cat([model(**tokenizer([t], return_tensors="pt")).logits for t in texts])
+    assert batch["attention_mask"][0].sum() < batch["attention_mask"][1].sum()
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-4)
+    assert model.config.pad_token_id == tokenizer.pad_token_id
+
+
+def test_local_folder_loads_like_a_hub_model(tmp_path):
+    tokenizer = load_tokenizer("tiny-bert")
+    model = load_model("tiny-bert", load_model_config("tiny-bert", 2), tokenizer)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    again = load_model(str(tmp_path), load_model_config(str(tmp_path), 2), load_tokenizer(str(tmp_path)))
+    for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    assert count_parameters(again) == count_parameters(model)
+
+
+def test_decoder_without_pad_token_gets_eos(tmp_path):
+    tokenizer = load_tokenizer("tiny-gpt2")
+    tokenizer.pad_token = None
+    tokenizer.save_pretrained(tmp_path)
+    load_model_config("tiny-gpt2", 2).save_pretrained(tmp_path)
+    loaded = load_tokenizer(str(tmp_path))
+    assert loaded.pad_token == loaded.eos_token
+
+
+def test_missing_folder_and_unreachable_hub_are_one_line_errors(tmp_path):
+    with pytest.raises(LorascopeError, match="model: folder not found"):
+        load_model_config(str(tmp_path / "nowhere"), 2)
+    with pytest.raises(LorascopeError, match="has no config.json"):
+        load_model_config(str(tmp_path), 2)
+    with pytest.raises(LorascopeError) as info:
+        load_model_config("no-such-org/no-such-model", 2)
+    assert "HF_HUB_OFFLINE is set" in str(info.value) and "\n" not in str(info.value)
