@@ -46,6 +46,11 @@ def test_resolved_config_round_trips(tmp_path):
         ("task: sst2\n", [], "model: required key is missing"),
         ("model: m\ntask: sst2\n", ["train.eval_strategy=steps"], "eval_steps is required"),
         ("model: m\ntask: text-classification\n", [], "needs data.train_file"),
+        (
+            "model: m\ntask: sst2\ndata:\n  columns: {sentense: s}\n",
+            [],
+            "data.columns: unknown field(s) ['sentense']",
+        ),
     ],
 )
 def test_bad_configs_name_the_key(tmp_path, text, overrides, expected):
@@ -66,3 +71,11 @@ def test_override_needs_equals_sign():
         apply_overrides({}, ["lora.r"])
     with pytest.raises(LorascopeError, match="'seed' is not a section"):
         apply_overrides({"seed": 1}, ["seed.x=2"])
+
+
+def test_rules_across_keys_do_not_echo_the_config(tmp_path):
+    with pytest.raises(LorascopeError) as info:
+        load_config(write(tmp_path, "model: m\ntask: sst2\ntrain:\n  eval_strategy: steps\n"))
+    assert (
+        str(info.value) == f"{tmp_path / 'run.yaml'}: train.eval_steps is required when train.eval_strategy is 'steps'"
+    )

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from lorascope.errors import LorascopeError
 
+FIELDS = ("text", "text_pair", "label", "id")
 TASK_NAMES = ("sst2", "mrpc", "rte", "stsb", "synthetic", "text-classification", "text-regression")
 
 
@@ -51,6 +53,15 @@ class DataConfig(_Strict):
         default_factory=dict, description="Task field -> file column, e.g. {sentence: text}."
     )
     hub_dataset: str = Field("nyu-mll/glue", description="Hub dataset used when no files are given.")
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(columns) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown}; fields are {list(FIELDS)}")
+        return columns
+
     sample_seed: int | None = Field(None, description="Seed for the stratified subsets; null uses the run's seed.")
     synthetic_size: int = Field(2000, gt=0, description="Training examples the synthetic task makes.")
 
@@ -83,7 +94,7 @@ class TrainConfig(_Strict):
     @model_validator(mode="after")
     def _eval_steps_given(self) -> TrainConfig:
         if self.eval_strategy == "steps" and self.eval_steps is None:
-            raise ValueError("eval_steps is required when eval_strategy is 'steps'")
+            raise PydanticCustomError("cross_key", "train.eval_steps is required when train.eval_strategy is 'steps'")
         return self
 
 
@@ -106,7 +117,7 @@ class RunConfig(_Strict):
     @model_validator(mode="after")
     def _files_for_generic_tasks(self) -> RunConfig:
         if self.task.startswith("text-") and (self.data.train_file is None or self.data.eval_file is None):
-            raise ValueError(f"task '{self.task}' needs data.train_file and data.eval_file")
+            raise PydanticCustomError("cross_key", f"task '{self.task}' needs data.train_file and data.eval_file")
         return self
 
     def resolved(self) -> RunConfig:
@@ -130,7 +141,9 @@ def _format_error(err: dict[str, Any]) -> str:
     if kind == "missing":
         return f"{path}: required key is missing"
     msg = err["msg"].removeprefix("Value error, ")
-    if "input" in err and kind not in ("model_type", "dict_type"):
+    if kind == "cross_key":
+        return msg  # a rule across keys; its message names them
+    if "input" in err and not isinstance(err["input"], dict) and kind not in ("model_type", "dict_type"):
         return f"{path}: {msg} (got {err['input']!r})"
     return f"{path}: {msg}"
 

@@ -49,3 +49,18 @@ def test_missing_folder_and_unreachable_hub_are_one_line_errors(tmp_path):
     with pytest.raises(LorascopeError) as info:
         load_model_config("no-such-org/no-such-model", 2)
     assert "HF_HUB_OFFLINE is set" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_checkpoint_dtype_and_head_size_do_not_leak_into_training(tmp_path):
+    tokenizer = load_tokenizer("tiny-bert")
+    model = load_model("tiny-bert", load_model_config("tiny-bert", 3), tokenizer).to(torch.bfloat16)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    names = ("neg", "pos")
+    config = load_model_config(str(tmp_path), 2, names)
+    loaded = load_model(str(tmp_path), config, load_tokenizer(str(tmp_path)))
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}  # fp32 master weights
+    assert loaded.classifier.out_features == 2 and loaded.config.id2label == {0: "neg", 1: "pos"}
+    torch.testing.assert_close(  # the body keeps its pretrained weights
+        loaded.bert.embeddings.word_embeddings.weight, model.bert.embeddings.word_embeddings.weight.float()
+    )

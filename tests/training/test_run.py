@@ -38,13 +38,29 @@ def test_run_folder_is_complete_and_consistent(tmp_path, method):
     results = run_training(config(method=method), tmp_path)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved == results
-    for key in ("task", "model", "method", "seed", "metrics", "trainable_params", "total_params", "train_seconds", "peak_memory_mb", "versions", "device"):
+    for key in (
+        "task",
+        "model",
+        "method",
+        "seed",
+        "metrics",
+        "trainable_params",
+        "total_params",
+        "train_seconds",
+        "peak_memory_mb",
+        "versions",
+        "device",
+    ):
         assert key in saved, key
-    assert saved["versions"]["torch"] == torch.__version__.split("+")[0] or saved["versions"]["torch"] == torch.__version__
+    assert (
+        saved["versions"]["torch"] == torch.__version__.split("+")[0] or saved["versions"]["torch"] == torch.__version__
+    )
     predictions = read_jsonl(tmp_path / "eval_predictions.jsonl")
     assert len(predictions) == saved["eval_examples"] == 200
     labels = [p["label"] for p in predictions]
-    assert saved["metrics"]["accuracy"] == pytest.approx(accuracy_score(labels, [p["prediction"] for p in predictions]), abs=1e-6)
+    assert saved["metrics"]["accuracy"] == pytest.approx(
+        accuracy_score(labels, [p["prediction"] for p in predictions]), abs=1e-6
+    )
     log = read_jsonl(tmp_path / "train_log.jsonl")
     assert any("loss" in entry for entry in log) and any("eval_accuracy" in entry for entry in log)
     assert (tmp_path / "config.yaml").is_file() and (tmp_path / "environment.json").is_file()

@@ -51,15 +51,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _quiet_libraries() -> None:
+    import huggingface_hub
     import transformers
 
     transformers.logging.set_verbosity_error()
+    huggingface_hub.utils.logging.set_verbosity_error()
 
 
 def _train(args: argparse.Namespace) -> int:
     from lorascope.config import load_config
     from lorascope.training import preflight, run_training
 
+    if args.resume and args.out is None:
+        raise LorascopeError("--resume needs --out: the folder of the interrupted run")
     cfg = load_config(args.config, args.overrides)
     checked = preflight(cfg)
     out = args.out or Path("runs") / f"{cfg.task}-{cfg.method}-seed{cfg.seed}-{datetime.now():%Y%m%d-%H%M%S}"

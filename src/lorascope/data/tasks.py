@@ -44,8 +44,13 @@ class SentenceTask:
             return names | {"label": "label", "id": "idx"}
         return {"text": "text", "text_pair": "text_pair", "label": "label", "id": "id"}
 
-    def stratum(self, record: Record) -> object:
-        return score_bin(float(record["label"])) if self.regression else record["label"]
+    def strata(self, records: list[Record]) -> list[object]:
+        """Labels, or for regression five equal-width bins over the observed score range."""
+        if not self.regression:
+            return [r["label"] for r in records]
+        scores = [float(r["label"]) for r in records]
+        low, high = min(scores), max(scores)
+        return [score_bin(s, low, high) if high > low else 0 for s in scores]
 
     def encode(self, records: list[Record], tokenizer, max_length: int) -> EncodedDataset:
         texts = [str(r["text"]) for r in records]
@@ -95,7 +100,10 @@ def _normalise_labels(task: SentenceTask, train: list[Record], evaluation: list[
         return task
     names = task.label_names
     if names is None:
-        names = tuple(sorted({str(r["label"]) for r in train}, key=lambda s: (not s.lstrip("-").isdigit(), s)))
+        numeric = lambda s: s.lstrip("-").isdigit()  # noqa: E731
+        names = tuple(
+            sorted({str(r["label"]) for r in train}, key=lambda s: (0, int(s), "") if numeric(s) else (1, 0, s))
+        )
         if len(names) < 2:
             raise LorascopeError(f"task {task.name}: train file has {len(names)} distinct label(s); need 2+")
         if len(names) > 2 and "f1" in task.metric_names:
@@ -116,7 +124,7 @@ def _normalise_labels(task: SentenceTask, train: list[Record], evaluation: list[
 def _subset(task: SentenceTask, records: list[Record], limit: int | None, seed: int) -> list[Record]:
     if limit is None:
         return records
-    keep = stratified_indices([task.stratum(r) for r in records], limit, seed)
+    keep = stratified_indices(task.strata(records), limit, seed)
     return [records[i] for i in keep]
 
 

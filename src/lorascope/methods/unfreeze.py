@@ -15,17 +15,20 @@ def _hits(modules: dict[str, torch.nn.Module], wanted: str) -> list[str]:
     return hits
 
 
-def check_unfreeze_modules(model: torch.nn.Module, names: list[str], lora_targets: list[str] | None) -> None:
-    """Every name must match a module; with LoRA, none may contain an adapted layer."""
+def check_unfreeze_modules(model: torch.nn.Module, names: list[str], lora_targets: list[str] | None) -> list[str]:
+    """Full names of the modules to unfreeze; each name must match, and none may hold a LoRA layer."""
     modules = dict(model.named_modules())
+    resolved: list[str] = []
     for wanted in names:
         for hit in _hits(modules, wanted):
+            resolved.append(hit)
             inner = [n for n in modules if n.startswith(hit + ".") or n == hit]
             clash = [t for t in lora_targets or [] if any(n.endswith("." + t) or n == t for n in inner)]
             if clash:
                 raise LorascopeError(
                     f"unfreeze.modules: '{wanted}' contains LoRA-adapted {clash}; name modules without adapters"
                 )
+    return resolved
 
 
 def scheduled_parameters(model: torch.nn.Module, names: list[str]) -> dict[str, torch.nn.Parameter]:

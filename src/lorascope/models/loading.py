@@ -41,15 +41,21 @@ def _hub_error(name: str, exc: Exception) -> LorascopeError:
     return LorascopeError(f"model '{name}': not a local folder, and {why} ({first[:200]})")
 
 
-def load_model_config(name: str, num_labels: int, trust_remote_code: bool = False) -> PretrainedConfig:
-    """The model's config with the task's label count: cheap, used to validate before work starts."""
+def load_model_config(
+    name: str, num_labels: int, label_names: tuple[str, ...] | None = None, trust_remote_code: bool = False
+) -> PretrainedConfig:
+    """The model's config with the task's labels: cheap, used to validate before work starts."""
+    labels = {"num_labels": num_labels}
+    if label_names:
+        labels = {"id2label": dict(enumerate(label_names)), "label2id": {n: i for i, n in enumerate(label_names)}}
     if is_builtin(name):
         config, _ = tiny_config_and_tokenizer(name)
-        config.num_labels = num_labels
+        for key, value in labels.items():
+            setattr(config, key, value)
         return config
     source = _source(name)
     try:
-        return AutoConfig.from_pretrained(source, num_labels=num_labels, trust_remote_code=trust_remote_code)
+        return AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code, **labels)
     except OSError as exc:
         raise _hub_error(name, exc) from None
     except ValueError as exc:
@@ -87,12 +93,23 @@ def load_model(
     if is_builtin(name):
         return auto.from_config(config)
     try:
-        return auto.from_pretrained(_source(name), config=config, trust_remote_code=trust_remote_code)
+        # fp32 master weights whatever the checkpoint's dtype (mixed precision is the Trainer's job);
+        # a head trained for another label count is replaced by a fresh one
+        return auto.from_pretrained(
+            _source(name),
+            config=config,
+            dtype=torch.float32,
+            ignore_mismatched_sizes=True,
+            trust_remote_code=trust_remote_code,
+        )
     except OSError as exc:
         raise _hub_error(name, exc) from None
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
+    """(trainable, total) parameter counts of the model as it computes.
+
+    PEFT's frozen originals of ``modules_to_save`` are not counted: their trainable copies are.
+    """
+    params = [p for n, p in model.named_parameters() if ".original_module." not in n]
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import resource
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import torch
 
@@ -51,13 +53,26 @@ def environment(seed: int, precision: str) -> dict[str, object]:
     }
 
 
+PROC_STATUS = Path("/proc/self/status")
+
+
 def reset_peak_memory() -> None:
+    """Start a new peak: CUDA's counter, or on Linux the process's high-water mark (clear_refs 5)."""
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
+        return
+    with contextlib.suppress(OSError):  # not Linux, or not allowed: the peak covers the whole process
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 def peak_memory_mb() -> float:
     """Peak CUDA memory allocated by tensors, or the process's peak resident set size on CPU."""
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        for line in PROC_STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB

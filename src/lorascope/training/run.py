@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ class Preflight:
     data: TaskData
     model_config: object
     lora_targets: list[str] | None
+    unfreeze_modules: list[str]  # full module names, so PEFT's suffix match cannot catch others
 
 
 def preflight(cfg: RunConfig) -> Preflight:
@@ -51,12 +53,11 @@ def preflight(cfg: RunConfig) -> Preflight:
     data = load_task_data(cfg)
     if not data.train or not data.eval:
         raise LorascopeError(f"task {cfg.task}: no training or evaluation examples")
-    config = load_model_config(cfg.model, data.task.num_labels, cfg.trust_remote_code)
+    config = load_model_config(cfg.model, data.task.num_labels, data.task.label_names, cfg.trust_remote_code)
     model_skeleton = skeleton(config, data.task.head)
     targets = resolve_targets(model_skeleton, cfg.lora) if cfg.method == "lora" else None
-    if cfg.unfreeze.modules:
-        check_unfreeze_modules(model_skeleton, cfg.unfreeze.modules, targets)
-    return Preflight(data, config, targets)
+    unfreeze = check_unfreeze_modules(model_skeleton, cfg.unfreeze.modules, targets)
+    return Preflight(data, config, targets, unfreeze)
 
 
 def _check_out_dir(out: Path, cfg: RunConfig, resume: bool) -> str | None:
@@ -72,9 +73,22 @@ def _check_out_dir(out: Path, cfg: RunConfig, resume: bool) -> str | None:
     if resume and (out / "config.yaml").exists():
         saved = load_config(out / "config.yaml")
         if saved != cfg:
-            diff = [k for k in cfg.model_dump() if cfg.model_dump()[k] != saved.model_dump()[k]]
+            diff = _differing_keys(cfg.model_dump(mode="json"), saved.model_dump(mode="json"))
             raise LorascopeError(f"--resume: config differs from {out / 'config.yaml'} in: {', '.join(diff)}")
+    if resume and not last:
+        print(f"note: no checkpoint in {checkpoints}; starting from the beginning", file=sys.stderr)
     return last if resume else None
+
+
+def _differing_keys(new: dict, old: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in new.keys() | old.keys():
+        a, b = new.get(key), old.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _differing_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(prefix + key)
+    return sorted(keys)
 
 
 def _training_arguments(cfg: RunConfig, out: Path, precision: str, main_metric: str) -> TrainingArguments:
@@ -110,6 +124,7 @@ def _training_arguments(cfg: RunConfig, out: Path, precision: str, main_metric: 
         remove_unused_columns=False,
         restore_callback_states_from_checkpoint=True,
         dataloader_num_workers=0,
+        disable_tqdm=False,  # keep the progress bar even when library logging is quieted
     )
 
 
@@ -147,11 +162,11 @@ def run_training(
     tokenizer = load_tokenizer(cfg.model, cfg.trust_remote_code)
     model = load_model(cfg.model, checked.model_config, tokenizer, task.head, cfg.trust_remote_code)
     if cfg.method == "lora":
-        model = apply_lora(model, cfg.lora, checked.lora_targets, task.head, cfg.unfreeze.modules)
+        model = apply_lora(model, cfg.lora, checked.lora_targets, task.head, checked.unfreeze_modules)
     extra: list[TrainerCallback] = [JsonlLog(log_path)]
     scheduled = {}
-    if cfg.unfreeze.modules:
-        scheduled = scheduled_parameters(model, cfg.unfreeze.modules)
+    if checked.unfreeze_modules:
+        scheduled = scheduled_parameters(model, checked.unfreeze_modules)
         unfreeze = ScheduledUnfreeze(scheduled, cfg.unfreeze.after_epochs)
         unfreeze.freeze_until_due()
         extra.append(unfreeze)
@@ -206,6 +221,7 @@ def run_training(
         "trainable_params": trainable,
         "total_params": total,
         "lora_targets": checked.lora_targets,
+        "label_names": list(task.label_names) if task.label_names else None,
         "train_examples": len(data.train),
         "eval_examples": len(data.eval),
         "steps": trainer.state.global_step,
