@@ -44,29 +44,23 @@ def test_glue_task_from_files_uses_glue_column_names(tmp_path):
     assert data.train == [{"text": "a", "text_pair": "b", "label": 2.5, "id": 7}]
 
 
+def files_config(train, evaluation, task="text-classification", **extra):
+    return parse_config(
+        {"model": "m", "task": task, "data": {"train_file": str(train), "eval_file": str(evaluation)}} | extra
+    )
+
+
 def test_missing_column_names_file_line_and_field(tmp_path):
     (tmp_path / "t.csv").write_text("text,label\nhello,1\n,0\n")
     (tmp_path / "d.csv").write_text("text,label\nhi,1\n")
-    cfg = parse_config(
-        {
-            "model": "m",
-            "task": "text-classification",
-            "data": {"train_file": str(tmp_path / "t.csv"), "eval_file": str(tmp_path / "d.csv")},
-        }
-    )
+    cfg = files_config(tmp_path / "t.csv", tmp_path / "d.csv")
     with pytest.raises(LorascopeError, match=r"t\.csv line 3: missing column 'text' \(field 'text'\)"):
         load_task_data(cfg)
 
 
 def test_bad_json_line_is_named(tmp_path):
     (tmp_path / "t.jsonl").write_text('{"text": "a", "label": 1}\n{oops\n')
-    cfg = parse_config(
-        {
-            "model": "m",
-            "task": "text-classification",
-            "data": {"train_file": str(tmp_path / "t.jsonl"), "eval_file": str(tmp_path / "t.jsonl")},
-        }
-    )
+    cfg = files_config(tmp_path / "t.jsonl", tmp_path / "t.jsonl")
     with pytest.raises(LorascopeError, match=r"t\.jsonl line 2: invalid JSON"):
         load_task_data(cfg)
 
@@ -74,14 +68,12 @@ def test_bad_json_line_is_named(tmp_path):
 def test_numeric_labels_sort_as_numbers_and_regression_bins_follow_the_range(tmp_path):
     rows = [{"text": f"t{i}", "label": label} for i, label in enumerate(["10", "2", "2", "10", "1"])]
     (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    files = {"train_file": str(tmp_path / "c.jsonl"), "eval_file": str(tmp_path / "c.jsonl")}
-    data = load_task_data(parse_config({"model": "m", "task": "text-classification", "data": files}))
+    data = load_task_data(files_config(tmp_path / "c.jsonl", tmp_path / "c.jsonl"))
     assert data.task.label_names == ("1", "2", "10")
     assert data.task.metric_names == ("accuracy",)  # binary F1 is undefined for 3 classes
 
     scores = [{"text": f"t{i}", "label": float(i)} for i in range(100)]  # 0..99, far outside 0-5
     (tmp_path / "r.jsonl").write_text("\n".join(json.dumps(r) for r in scores))
-    files = {"train_file": str(tmp_path / "r.jsonl"), "eval_file": str(tmp_path / "r.jsonl")}
-    cfg = parse_config({"model": "m", "task": "text-regression", "data": files, "max_train_samples": 10})
+    cfg = files_config(tmp_path / "r.jsonl", tmp_path / "r.jsonl", "text-regression", max_train_samples=10)
     picked = sorted(r["label"] for r in load_task_data(cfg).train)
     assert [sum(20 * k <= s < 20 * (k + 1) for s in picked) for k in range(5)] == [2, 2, 2, 2, 2]

@@ -69,10 +69,10 @@ def test_lora_learns_stsb_regression(tmp_path, minilm, glue_dir):
         max_train_samples=2000,
         max_eval_samples=500,
         lora={"target_modules": ALL_LINEAR},
-        train={"epochs": 1, "batch_size": 16, "learning_rate": 2e-3},
+        train={"epochs": 1, "batch_size": 16, "learning_rate": 5e-4},
     )
     labels, predictions = saved_predictions(tmp_path)
     assert results["metrics"]["pearson"] == pytest.approx(stats.pearsonr(predictions, labels)[0], abs=1e-6)
     assert results["metrics"]["spearmanr"] == pytest.approx(stats.spearmanr(predictions, labels)[0], abs=1e-6)
-    assert results["metrics"]["pearson"] > 0.3
+    assert results["metrics"]["pearson"] > 0.5
     assert stats.pearsonr(predictions, labels).pvalue < 1e-6  # far from zero, not by luck

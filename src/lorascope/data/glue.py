@@ -87,7 +87,12 @@ def load_hub(task: str, hub_dataset: str) -> tuple[list[Record], list[Record]]:
     """Train and validation records from the hub (honours ``HF_HUB_OFFLINE`` and the local cache)."""
     try:
         import datasets
-
+    except ImportError:
+        raise LorascopeError(
+            f"task {task}: loading '{hub_dataset}' from the hub needs the datasets package "
+            "(pip install 'lorascope[hub]'), or set data_dir to a local GLUE folder"
+        ) from None
+    try:
         splits = datasets.load_dataset(hub_dataset, task)
     except Exception as exc:  # network, cache and dataset errors all mean the same to the user
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
