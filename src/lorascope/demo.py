@@ -94,12 +94,15 @@ def print_summary(rows: list[dict], out: Path) -> None:
     print()
     print("lorascope demo: synthetic sentiment, label = majority of polar words (perfect = 1.000)")
     print(f"model: {rows[0]['model']}")
-    print(f"{'method':<7}{'accuracy':>9}{'baseline':>9}{'p(>base)':>10}{'trainable':>12}{'share':>8}{'train s':>9}")
+    print(
+        f"{'method':<7}{'accuracy':>9}{'baseline':>9}{'p(>base)':>10}{'trainable':>12}{'share':>8}"
+        f"{'train s':>9}{'peak MB':>9}"
+    )
     for r in rows:
         share = 100 * r["trainable_params"] / r["total_params"]
         print(
             f"{r['method']:<7}{r['accuracy']:>9.3f}{r['majority_baseline']:>9.3f}{r['p_above_baseline']:>10.1e}"
-            f"{r['trainable_params']:>12,}{share:>7.2f}%{r['train_seconds']:>9.1f}"
+            f"{r['trainable_params']:>12,}{share:>7.2f}%{r['train_seconds']:>9.1f}{r['peak_memory_mb']:>9.0f}"
         )
     verdict = "both methods learned" if all(r["learned"] for r in rows) else "NOT every method beat the baseline"
     print(f"{verdict} (one-sided binomial test against the majority baseline, p < 0.01)")
