@@ -164,3 +164,39 @@ def test_lora_factors_are_saved_in_peft_format(tmp_path):
     model = PeftModel.from_pretrained(base, tmp_path / "adapter")
     assert len(lora_factors(model)) == 4
     assert np.isfinite(json.loads((tmp_path / "results.json").read_text())["metrics"]["accuracy"])
+
+
+def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):
+    # a learning rate this small leaves the metric flat, so patience 1 stops after the 2nd evaluation
+    results = run_training(
+        config(train__epochs=6, train__learning_rate=1e-12, train__early_stopping_patience=1), tmp_path
+    )
+    assert results["epochs"] == 2.0 and results["steps"] == 40
+    evaluations = [e for e in read_jsonl(tmp_path / "train_log.jsonl") if "eval_accuracy" in e]
+    assert len(evaluations) == 2
+
+
+def test_cosine_schedule_with_warmup_and_accumulation(tmp_path):
+    import math
+
+    cfg = config(
+        train__max_steps=20,
+        train__warmup_ratio=0.25,
+        train__scheduler="cosine",
+        train__logging_steps=1,
+        train__gradient_accumulation_steps=2,
+        train__learning_rate=1e-3,
+    )
+    results = run_training(cfg, tmp_path)
+    logged = {e["step"]: e["learning_rate"] for e in read_jsonl(tmp_path / "train_log.jsonl") if "learning_rate" in e}
+    warmup, total = 5, 20
+
+    def expected(step):  # the lr after `step` scheduler steps (warmup from 0, then a half cosine)
+        if step < warmup:
+            return 1e-3 * step / warmup
+        return 1e-3 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+
+    assert sorted(logged) == list(range(1, 21))
+    for step, lr in logged.items():
+        assert lr == pytest.approx(expected(step - 1), abs=1e-9), step  # logged: the rate step `step` used
+    assert results["steps"] == 20 and results["epochs"] == pytest.approx(20 * 32 / 320)  # 2 batches of 16 per step
