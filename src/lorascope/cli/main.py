@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def _quiet_libraries() -> None:
     import huggingface_hub
     import transformers
 
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers|peft")
     transformers.logging.set_verbosity_error()
     huggingface_hub.utils.logging.set_verbosity_error()
 
