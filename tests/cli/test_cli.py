@@ -60,7 +60,7 @@ def test_validate_reports_what_would_run(tmp_path, capsys):
 
 def test_train_with_overrides_writes_the_run(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", str(write_config(tmp_path, TINY)), "seed=5", "lora.r=2", "--out", str(out)]) == 0
+    assert main(["train", str(write_config(tmp_path, TINY)), "seed=5", "--out", str(out), "lora.r=2"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["seed"] == 5 and results["steps"] == 2
     assert "r: 2" in (out / "config.yaml").read_text()
@@ -77,3 +77,9 @@ def test_help_shows_examples(capsys):
 def test_resume_needs_an_out_folder(tmp_path, capsys):
     assert main(["train", str(write_config(tmp_path, TINY)), "--resume"]) == 2
     assert "--resume needs --out" in capsys.readouterr().err
+
+
+def test_unknown_flags_are_still_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", str(write_config(tmp_path, TINY)), "--outt", "x"])
+    assert "unrecognized arguments: --outt" in capsys.readouterr().err
