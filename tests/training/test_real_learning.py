@@ -15,8 +15,17 @@ pytestmark = pytest.mark.slow
 ALL_LINEAR = ["query", "key", "value", "dense"]
 
 
-def run(tmp_path, minilm, glue_dir, **settings):
-    raw = {"model": minilm, "data_dir": str(glue_dir), "seed": 0, "train": {"epochs": 1, "batch_size": 16}} | settings
+def run(tmp_path, minilm, glue_dir, task, method, learning_rate, **settings):
+    """One epoch on 2,000 stratified training examples, batch 16."""
+    raw = {
+        "model": minilm,
+        "data_dir": str(glue_dir),
+        "seed": 0,
+        "task": task,
+        "method": method,
+        "max_train_samples": 2000,
+        "train": {"epochs": 1, "batch_size": 16, "learning_rate": learning_rate},
+    } | settings
     return run_training(parse_config(raw).resolved(), tmp_path)
 
 
@@ -26,16 +35,7 @@ def saved_predictions(folder):
 
 
 def test_lora_learns_sst2(tmp_path, minilm, glue_dir):
-    results = run(
-        tmp_path,
-        minilm,
-        glue_dir,
-        task="sst2",
-        method="lora",
-        max_train_samples=2000,
-        lora={"target_modules": ALL_LINEAR},
-        train={"epochs": 1, "batch_size": 16, "learning_rate": 2e-3},
-    )
+    results = run(tmp_path, minilm, glue_dir, "sst2", "lora", 2e-3, lora={"target_modules": ALL_LINEAR})
     labels, predictions = saved_predictions(tmp_path)
     assert len(labels) == 872
     assert results["metrics"]["accuracy"] == pytest.approx(accuracy_score(labels, predictions), abs=1e-6)
@@ -44,15 +44,7 @@ def test_lora_learns_sst2(tmp_path, minilm, glue_dir):
 
 
 def test_full_fine_tuning_learns_sst2(tmp_path, minilm, glue_dir):
-    results = run(
-        tmp_path,
-        minilm,
-        glue_dir,
-        task="sst2",
-        method="full",
-        max_train_samples=2000,
-        train={"epochs": 1, "batch_size": 16, "learning_rate": 1e-4},
-    )
+    results = run(tmp_path, minilm, glue_dir, "sst2", "full", 1e-4)
     labels, predictions = saved_predictions(tmp_path)
     assert results["metrics"]["accuracy"] == pytest.approx(accuracy_score(labels, predictions), abs=1e-6)
     assert results["metrics"]["accuracy"] >= 0.75
@@ -61,15 +53,7 @@ def test_full_fine_tuning_learns_sst2(tmp_path, minilm, glue_dir):
 
 def test_lora_learns_stsb_regression(tmp_path, minilm, glue_dir):
     results = run(
-        tmp_path,
-        minilm,
-        glue_dir,
-        task="stsb",
-        method="lora",
-        max_train_samples=2000,
-        max_eval_samples=500,
-        lora={"target_modules": ALL_LINEAR},
-        train={"epochs": 1, "batch_size": 16, "learning_rate": 5e-4},
+        tmp_path, minilm, glue_dir, "stsb", "lora", 5e-4, max_eval_samples=500, lora={"target_modules": ALL_LINEAR}
     )
     labels, predictions = saved_predictions(tmp_path)
     assert results["metrics"]["pearson"] == pytest.approx(stats.pearsonr(predictions, labels)[0], abs=1e-6)

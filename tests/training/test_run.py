@@ -52,9 +52,7 @@ def test_run_folder_is_complete_and_consistent(tmp_path, method):
         "device",
     ):
         assert key in saved, key
-    assert (
-        saved["versions"]["torch"] == torch.__version__.split("+")[0] or saved["versions"]["torch"] == torch.__version__
-    )
+    assert saved["versions"]["torch"] == torch.__version__
     predictions = read_jsonl(tmp_path / "eval_predictions.jsonl")
     assert len(predictions) == saved["eval_examples"] == 200
     labels = [p["label"] for p in predictions]

@@ -58,7 +58,9 @@ class SentenceTask:
         labels = [float(r["label"]) if self.regression else int(r["label"]) for r in records]
         return encode_pairs(tokenizer, texts, pairs, labels, max_length)
 
-    def decode(self, logits: np.ndarray) -> np.ndarray:
+    def decode(self, outputs: np.ndarray | tuple) -> np.ndarray:
+        """Predictions from the model's eval outputs (the logits, or a tuple led by them)."""
+        logits = np.asarray(outputs[0] if isinstance(outputs, tuple) else outputs)
         return logits.reshape(-1).astype(np.float64) if self.regression else logits.argmax(axis=-1)
 
     def score(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:

@@ -23,7 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import DataCollatorWithPadding, EarlyStoppingCallback, TrainerCallback, TrainingArguments, set_seed
+from transformers import (
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    PretrainedConfig,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -43,7 +50,7 @@ class Preflight:
     """What validation learned, reused by the run so nothing is loaded twice."""
 
     data: TaskData
-    model_config: object
+    model_config: PretrainedConfig
     lora_targets: list[str] | None
     unfreeze_modules: list[str]  # full module names, so PEFT's suffix match cannot catch others
 
@@ -150,7 +157,8 @@ def run_training(
     out.mkdir(parents=True, exist_ok=True)
     precision = choose_precision(cfg.train.precision)
     (out / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
-    _write_json(out / "environment.json", environment(cfg.seed, precision))
+    env = environment(cfg.seed, precision)
+    _write_json(out / "environment.json", env)
     log_path = out / "train_log.jsonl"
     if resume_from:
         truncate_log(log_path, int(Path(resume_from).name.split("-")[-1]))
@@ -195,9 +203,7 @@ def run_training(
     trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.perf_counter() - started
 
-    logits = trainer.predict(eval_set).predictions
-    logits = logits[0] if isinstance(logits, tuple) else logits
-    predictions = task.decode(np.asarray(logits))
+    predictions = task.decode(trainer.predict(eval_set).predictions)
     labels = np.array([r["label"] for r in data.eval])
     metrics = task.score(predictions, labels)
     with (out / "eval_predictions.jsonl").open("w", encoding="utf-8") as handle:
@@ -230,7 +236,7 @@ def run_training(
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "artifact": artifact.name,
         "resumed_from": Path(resume_from).name if resume_from else None,
-        **environment(cfg.seed, precision),
+        **env,
     }
     if not cfg.train.keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)

@@ -51,9 +51,7 @@ def selection_metrics(task):
     """``compute_metrics`` for the Trainer: undefined correlations count as 0 when picking checkpoints."""
 
     def compute(eval_prediction) -> dict[str, float]:
-        logits = eval_prediction.predictions
-        logits = logits[0] if isinstance(logits, tuple) else logits
-        scores = task.score(task.decode(logits), eval_prediction.label_ids)
+        scores = task.score(task.decode(eval_prediction.predictions), eval_prediction.label_ids)
         return {k: 0.0 if math.isnan(v) else v for k, v in scores.items()}
 
     return compute
