@@ -33,12 +33,22 @@ def test_local_folder_loads_like_a_hub_model(tmp_path):
 
 
 def test_decoder_without_pad_token_gets_eos(tmp_path):
+    """As GPT-2 and Llama checkpoints ship: no pad token in the tokenizer or the config."""
     tokenizer = load_tokenizer("tiny-gpt2")
     tokenizer.pad_token = None
     tokenizer.save_pretrained(tmp_path)
-    load_model_config("tiny-gpt2", 2).save_pretrained(tmp_path)
+    config = load_model_config("tiny-gpt2", 2)
+    config.pad_token_id = None
+    load_model("tiny-gpt2", config, load_tokenizer("tiny-gpt2")).save_pretrained(tmp_path)
     loaded = load_tokenizer(str(tmp_path))
     assert loaded.pad_token == loaded.eos_token
+    model = load_model(str(tmp_path), load_model_config(str(tmp_path), 2), loaded).eval()
+    assert model.config.pad_token_id == loaded.eos_token_id
+    texts = ["short", "a much longer text than that"]
+    with torch.no_grad():
+        batched = model(**loaded(texts, padding=True, return_tensors="pt")).logits
+        single = torch.cat([model(**loaded([t], return_tensors="pt")).logits for t in texts])
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-4)
 
 
 def test_missing_folder_and_unreachable_hub_are_one_line_errors(tmp_path):
