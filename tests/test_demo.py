@@ -38,5 +38,5 @@ def test_demo_refuses_a_foreign_folder(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "lorascope", "demo", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300
     )
-    assert proc.returncode == 2 and "not empty and not an earlier demo" in proc.stderr
+    assert proc.returncode == 2 and "not empty and not a study folder" in proc.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -16,6 +16,8 @@ from pydantic_core import PydanticCustomError
 from lorascope.errors import LorascopeError
 
 FIELDS = ("text", "text_pair", "label", "id")
+METHODS = ("full", "lora", "majority", "random")
+BASELINE_METHODS = ("majority", "random")
 TASK_NAMES = ("sst2", "mrpc", "rte", "stsb", "synthetic", "text-classification", "text-regression")
 
 
@@ -64,6 +66,9 @@ class DataConfig(_Strict):
 
     sample_seed: int | None = Field(None, description="Seed for the stratified subsets; null uses the run's seed.")
     synthetic_size: int = Field(2000, gt=0, description="Training examples the synthetic task makes.")
+    eval_split: Literal["eval", "train"] = Field(
+        "eval", description="Evaluate on the evaluation set, or on the (subset) training examples as sanity checks do."
+    )
 
 
 class TrainConfig(_Strict):
@@ -107,7 +112,9 @@ class RunConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     max_train_samples: int | None = Field(None, gt=0, description="Stratified subset of train.")
     max_eval_samples: int | None = Field(None, gt=0, description="Stratified subset of dev.")
-    method: Literal["full", "lora"] = "lora"
+    method: Literal[METHODS] = Field(  # type: ignore[valid-type]
+        "lora", description="full, lora, or a baseline that trains nothing: majority, random."
+    )
     lora: LoraConfig = Field(default_factory=LoraConfig)
     unfreeze: UnfreezeConfig = Field(default_factory=UnfreezeConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -121,7 +128,9 @@ class RunConfig(_Strict):
         return self
 
     def resolved(self) -> RunConfig:
-        """A copy with method-dependent defaults filled in."""
+        """A copy with method-dependent defaults filled in (baselines train nothing and keep none)."""
+        if self.method in BASELINE_METHODS:
+            return self.model_copy()
         train = self.train.model_copy()
         if train.learning_rate is None:
             train.learning_rate = 2e-5 if self.method == "full" else 5e-4

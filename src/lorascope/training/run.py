@@ -8,13 +8,14 @@ Run folder::
     checkpoints/           while running (kept with train.keep_checkpoints)
     adapter/ or model/     PEFT adapter (safetensors) or the full model, plus tokenizer
     eval_predictions.jsonl one line per eval example: id, label, prediction
-    results.json           written last, only when the run completed
+    results.json           written only when the run completed (then checkpoints/ is removed)
+
+Baselines (``method: majority`` or ``random``) train nothing and write the same files less the
+log, checkpoints and weights.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import shutil
 import sys
 import time
@@ -34,14 +35,16 @@ from transformers import (
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from lorascope.config import RunConfig, load_config
+from lorascope.config import BASELINE_METHODS, RunConfig, load_config
 from lorascope.data.tasks import TaskData, load_task_data
 from lorascope.errors import LorascopeError
+from lorascope.methods.baselines import baseline_predictions
 from lorascope.methods.lora import apply_lora, resolve_targets
 from lorascope.methods.unfreeze import ScheduledUnfreeze, check_unfreeze_modules, scheduled_parameters
 from lorascope.models.loading import count_parameters, load_model, load_model_config, load_tokenizer, skeleton
 from lorascope.training.callbacks import JsonlLog, QuietProgress, truncate_log
 from lorascope.training.environment import choose_precision, environment, peak_memory_mb, reset_peak_memory
+from lorascope.training.outputs import json_safe, write_json, write_predictions
 from lorascope.training.trainer import LorascopeTrainer, selection_metrics
 
 
@@ -50,7 +53,7 @@ class Preflight:
     """What validation learned, reused by the run so nothing is loaded twice."""
 
     data: TaskData
-    model_config: PretrainedConfig
+    model_config: PretrainedConfig | None  # None for baselines, which need no model
     lora_targets: list[str] | None
     unfreeze_modules: list[str]  # full module names, so PEFT's suffix match cannot catch others
 
@@ -60,6 +63,8 @@ def preflight(cfg: RunConfig) -> Preflight:
     data = load_task_data(cfg)
     if not data.train or not data.eval:
         raise LorascopeError(f"task {cfg.task}: no training or evaluation examples")
+    if cfg.method in BASELINE_METHODS:
+        return Preflight(data, None, None, [])
     config = load_model_config(cfg.model, data.task.num_labels, data.task.label_names, cfg.trust_remote_code)
     model_skeleton = skeleton(config, data.task.head)
     targets = resolve_targets(model_skeleton, cfg.lora) if cfg.method == "lora" else None
@@ -72,7 +77,7 @@ def _check_out_dir(out: Path, cfg: RunConfig, resume: bool) -> str | None:
     if (out / "results.json").exists():
         raise LorascopeError(f"--out {out}: already holds a completed run (results.json); choose another folder")
     checkpoints = out / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    last = _last_complete_checkpoint(checkpoints)
     if last and not resume:
         raise LorascopeError(
             f"--out {out}: holds checkpoints of an unfinished run; pass --resume or choose another folder"
@@ -85,6 +90,16 @@ def _check_out_dir(out: Path, cfg: RunConfig, resume: bool) -> str | None:
     if resume and not last:
         print(f"note: no checkpoint in {checkpoints}; starting from the beginning", file=sys.stderr)
     return last if resume else None
+
+
+def _last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint whose trainer state was written (the Trainer writes it last);
+    one cut short by a kill is removed."""
+    while folder.is_dir() and (last := get_last_checkpoint(str(folder))):
+        if (Path(last) / "trainer_state.json").is_file():
+            return last
+        shutil.rmtree(last)
+    return None
 
 
 def _differing_keys(new: dict, old: dict, prefix: str = "") -> list[str]:
@@ -135,12 +150,47 @@ def _training_arguments(cfg: RunConfig, out: Path, precision: str, main_metric: 
     )
 
 
-def _json_safe(metrics: dict[str, float]) -> dict[str, float | None]:
-    return {k: None if math.isnan(v) else round(float(v), 6) for k, v in metrics.items()}
+def _results(cfg: RunConfig, checked: Preflight, metrics: dict[str, float], **fields) -> dict:
+    task = checked.data.task
+    return {
+        "task": cfg.task,
+        "model": cfg.model,
+        "method": cfg.method,
+        "seed": cfg.seed,
+        "metrics": json_safe(metrics),
+        "main_metric": task.main_metric,
+        **fields,
+        "lora_targets": checked.lora_targets,
+        "label_names": list(task.label_names) if task.label_names else None,
+        "train_examples": len(checked.data.train),
+        "eval_examples": len(checked.data.eval),
+    }
 
 
-def _write_json(path: Path, payload: object) -> None:
-    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+def _run_baseline(cfg: RunConfig, out: Path, checked: Preflight, env: dict) -> dict:
+    """Score predictions drawn from the training labels alone (``method: majority`` or ``random``)."""
+    task, data = checked.data.task, checked.data
+    started = time.perf_counter()
+    train_labels = np.array([r["label"] for r in data.train])
+    predictions = baseline_predictions(cfg.method, train_labels, len(data.eval), task.regression, cfg.seed)
+    metrics = task.score(predictions, np.array([r["label"] for r in data.eval]))
+    write_predictions(out / "eval_predictions.jsonl", data.eval, predictions)
+    results = _results(
+        cfg,
+        checked,
+        metrics,
+        best_checkpoint=None,
+        trainable_params=0,
+        total_params=0,
+        steps=0,
+        epochs=0.0,
+        train_seconds=round(time.perf_counter() - started, 3),
+        peak_memory_mb=None,
+        artifact=None,
+        resumed_from=None,
+    )
+    write_json(out / "results.json", results | env)
+    return results | env
 
 
 def run_training(
@@ -155,10 +205,13 @@ def run_training(
     checked = checked or preflight(cfg)
     resume_from = _check_out_dir(out, cfg, resume)
     out.mkdir(parents=True, exist_ok=True)
-    precision = choose_precision(cfg.train.precision)
+    baseline = cfg.method in BASELINE_METHODS
+    precision = "fp32" if baseline else choose_precision(cfg.train.precision)
     (out / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
     env = environment(cfg.seed, precision)
-    _write_json(out / "environment.json", env)
+    write_json(out / "environment.json", env)
+    if baseline:
+        return _run_baseline(cfg, out, checked, env)
     log_path = out / "train_log.jsonl"
     if resume_from:
         truncate_log(log_path, int(Path(resume_from).name.split("-")[-1]))
@@ -204,41 +257,32 @@ def run_training(
     train_seconds = time.perf_counter() - started
 
     predictions = task.decode(trainer.predict(eval_set).predictions)
-    labels = np.array([r["label"] for r in data.eval])
-    metrics = task.score(predictions, labels)
-    with (out / "eval_predictions.jsonl").open("w", encoding="utf-8") as handle:
-        for record, prediction in zip(data.eval, predictions.tolist(), strict=True):
-            handle.write(json.dumps({"id": record["id"], "label": record["label"], "prediction": prediction}) + "\n")
+    metrics = task.score(predictions, np.array([r["label"] for r in data.eval]))
+    write_predictions(out / "eval_predictions.jsonl", data.eval, predictions)
 
     artifact = out / ("adapter" if cfg.method == "lora" else "model")
     trainer.model.save_pretrained(artifact, safe_serialization=True)
     tokenizer.save_pretrained(artifact)
     trainable, total = count_parameters(trainer.model)
-    results = {
-        "task": cfg.task,
-        "model": cfg.model,
-        "method": cfg.method,
-        "seed": cfg.seed,
-        "metrics": _json_safe(metrics),
-        "main_metric": task.main_metric,
-        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
-        if trainer.state.best_model_checkpoint
-        else None,
-        "trainable_params": trainable,
-        "total_params": total,
-        "lora_targets": checked.lora_targets,
-        "label_names": list(task.label_names) if task.label_names else None,
-        "train_examples": len(data.train),
-        "eval_examples": len(data.eval),
-        "steps": trainer.state.global_step,
-        "epochs": trainer.state.epoch,
-        "train_seconds": round(train_seconds, 3),
-        "peak_memory_mb": round(peak_memory_mb(), 1),
-        "artifact": artifact.name,
-        "resumed_from": Path(resume_from).name if resume_from else None,
-        **env,
-    }
+    best = trainer.state.best_model_checkpoint
+    results = (
+        _results(
+            cfg,
+            checked,
+            metrics,
+            best_checkpoint=Path(best).name if best else None,
+            trainable_params=trainable,
+            total_params=total,
+            steps=trainer.state.global_step,
+            epochs=trainer.state.epoch,
+            train_seconds=round(train_seconds, 3),
+            peak_memory_mb=round(peak_memory_mb(), 1),
+            artifact=artifact.name,
+            resumed_from=Path(resume_from).name if resume_from else None,
+        )
+        | env
+    )
+    write_json(out / "results.json", results)  # the run counts as done from here on
     if not cfg.train.keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    _write_json(out / "results.json", results)
     return results

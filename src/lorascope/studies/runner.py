@@ -1,0 +1,268 @@
+"""Running a study: baselines, then sanity checks, then the grid — resumable at any moment.
+
+Study folder::
+
+    study.yaml         the study file as run (overrides applied, base config inlined)
+    plan.json          every planned run: id, kind, label, folder, table row, resolved config
+    study_log.jsonl    one line per event: start, done, failed (with times)
+    baselines/ sanity/ runs/   one ordinary run folder each, named <label>-<id>
+    results.csv        one row per run;  summary.csv: one row per task × method
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import yaml
+from transformers import TrainerCallback
+
+from lorascope.errors import LorascopeError
+from lorascope.studies.sanity import sanity_verdict
+from lorascope.studies.spec import Kind, PlannedRun, Study
+from lorascope.training.outputs import write_json
+from lorascope.training.run import run_training
+
+PHASES: tuple[Kind, ...] = ("baseline", "sanity", "run")
+
+
+class SanityFailed(LorascopeError):
+    """A required sanity check failed, so the grid was not started."""
+
+    exit_code = 1
+
+
+def run_status(folder: Path) -> str:
+    """done (results.json), failed (error.json), partial (started, not finished) or pending."""
+    if (folder / "results.json").is_file():
+        return "done"
+    if (folder / "error.json").is_file():
+        return "failed"
+    return "partial" if folder.is_dir() else "pending"
+
+
+def read_results(folder: Path) -> dict:
+    path = folder / "results.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LorascopeError(f"{path}: unreadable results ({exc})") from None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+@dataclass
+class StudyLog:
+    """Appends one JSON line per event to study_log.jsonl."""
+
+    path: Path
+
+    def write(self, event: str, run: PlannedRun, **extra) -> None:
+        record = {"time": _now(), "event": event, "kind": run.kind, "id": run.id, "label": run.label, **extra}
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+@dataclass
+class Outcome:
+    """What one invocation did."""
+
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # label -> error
+    sanity_failures: list[str] = field(default_factory=list)
+
+
+def prepare_folder(study: Study, out: Path) -> None:
+    """Create or reopen the study folder and write study.yaml and plan.json."""
+    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / "plan.json").is_file()):
+        raise LorascopeError(f"--out {out}: not empty and not a study folder (no plan.json); choose another folder")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.yaml").write_text(yaml.safe_dump(study.raw, sort_keys=False), encoding="utf-8")
+    plan = {
+        "name": study.name,
+        "sanity": study.spec.sanity.model_dump(mode="json"),
+        "runs": [run.record() for run in study.runs],
+    }
+    write_json(out / "plan.json", plan)
+
+
+def describe(study: Study, out: Path) -> str:
+    """The plan as a table (``--dry-run``): kind, status on disk, id, label."""
+    lines = [f"study {study.name} → {out}"]
+    for kind in PHASES:
+        runs = study.unique(kind)
+        statuses = [run_status(out / run.folder) for run in runs]
+        counts = ", ".join(
+            f"{statuses.count(s)} {s}" for s in ("done", "partial", "failed", "pending") if s in statuses
+        )
+        lines.append(f"{len(runs)} {kind} run(s): {counts or 'none'}")
+    lines.append("")
+    lines.append(f"{'kind':<9}{'status':<9}{'id':<12}label")
+    for kind in PHASES:
+        for run in study.unique(kind):
+            lines.append(f"{kind:<9}{run_status(out / run.folder):<9}{run.id:<12}{run.label}")
+    return "\n".join(lines)
+
+
+def _execute(run: PlannedRun, out: Path, callbacks: list[TrainerCallback] | None) -> dict:
+    folder = out / run.folder
+    (folder / "error.json").unlink(missing_ok=True)
+    resume = (folder / "checkpoints").is_dir()
+    try:
+        return run_training(run.config, folder, resume=resume, callbacks=callbacks)
+    finally:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _record_failure(run: PlannedRun, out: Path, exc: Exception) -> str:
+    message = str(exc) if isinstance(exc, LorascopeError) else f"{type(exc).__name__}: {exc}"
+    folder = out / run.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(
+        folder / "error.json",
+        {"time": _now(), "label": run.label, "error": message, "traceback": traceback.format_exc()},
+    )
+    return message
+
+
+def _metric_line(results: dict) -> str:
+    metrics = results["metrics"]
+    return ", ".join(f"{k}={'n/a' if v is None else f'{v:.4f}'}" for k, v in metrics.items())
+
+
+class Progress:
+    """One line per run: its position, the runs done and failed, and an ETA from the runs timed so far."""
+
+    def __init__(self, kind: Kind, runs: list[PlannedRun], out: Path, echo: Callable[[str], None]):
+        self.kind, self.total, self.echo = kind, len(runs), echo
+        done = [run for run in runs if run_status(out / run.folder) == "done"]
+        self.finished, self.failed = len(done), 0
+        self.earlier = [read_results(out / run.folder)["train_seconds"] for run in done]
+        self.timed: list[float] = []
+        if done:
+            echo(f"{kind}: {len(done)} of {self.total} already done, skipped")
+
+    def eta(self) -> float | None:
+        times = self.timed or self.earlier
+        remaining = self.total - self.finished - self.failed
+        return sum(times) / len(times) * remaining if times else None
+
+    def start(self, run: PlannedRun) -> None:
+        position = self.finished + self.failed + 1
+        self.echo(
+            f"[{self.kind} {position}/{self.total} · {self.finished} done, {self.failed} failed · "
+            f"ETA {_duration(self.eta())}] {run.label}  ({run.folder})"
+        )
+
+    def finish(self, seconds: float, ok: bool) -> None:
+        self.timed.append(seconds)
+        if ok:
+            self.finished += 1
+        else:
+            self.failed += 1
+
+
+def sanity_report(study: Study, out: Path) -> list[tuple[bool, str]]:
+    """(passed, line) for every sanity check of the study, from its results.json."""
+    settings = study.spec.sanity
+    report = []
+    for run in study.unique("sanity"):
+        folder = out / run.folder
+        if run_status(folder) != "done":
+            report.append((False, f"{run.label}: did not finish ({run_status(folder)})"))
+            continue
+        results = read_results(folder)
+        passed, score = sanity_verdict(results, settings.min_score)
+        shown = "undefined" if score is None else f"{score:.3f}"
+        relation = "≥" if passed else "<"
+        report.append(
+            (
+                passed,
+                f"{run.label}: {results['main_metric']} {shown} {relation} {settings.min_score} on "
+                f"{results['train_examples']} training examples after {results['steps']} steps",
+            )
+        )
+    return report
+
+
+def _check_sanity(study: Study, out: Path, outcome: Outcome, echo: Callable[[str], None]) -> None:
+    outcome.sanity_failures = [line for passed, line in sanity_report(study, out) if not passed]
+    if not outcome.sanity_failures:
+        echo(f"sanity: all {len(study.unique('sanity'))} checks passed")
+        return
+    listing = "\n  ".join(outcome.sanity_failures)
+    if study.spec.sanity.mode == "required":
+        raise SanityFailed(
+            f"sanity checks failed, so the study stopped before its runs (sanity.mode: required):\n  {listing}\n"
+            "fix the setup, or set sanity.mode: warn to run anyway"
+        )
+    echo(f"WARNING: sanity checks FAILED — these setups could not overfit a few training examples:\n  {listing}")
+
+
+def run_study(
+    study: Study,
+    out: Path,
+    fail_fast: bool = False,
+    callbacks: list[TrainerCallback] | None = None,
+    echo: Callable[[str], None] = print,
+    phases: tuple[Kind, ...] = PHASES,
+) -> Outcome:
+    """Run every planned run not yet done: baselines, sanity checks (which may stop the study), the grid."""
+    out = Path(out)
+    prepare_folder(study, out)
+    log = StudyLog(out / "study_log.jsonl")
+    outcome = Outcome()
+    for kind in phases:
+        runs = study.unique(kind)
+        progress = Progress(kind, runs, out, echo)
+        for run in runs:
+            if run_status(out / run.folder) == "done":
+                outcome.skipped.append(run.id)
+                continue
+            if kind != "baseline":
+                progress.start(run)
+            log.write("start", run, resume=(out / run.folder / "checkpoints").is_dir())
+            started = time.perf_counter()
+            try:
+                results = _execute(run, out, callbacks if kind != "baseline" else None)
+            except Exception as exc:  # noqa: BLE001 — recorded, and the study goes on
+                message = _record_failure(run, out, exc)
+                seconds = time.perf_counter() - started
+                progress.finish(seconds, ok=False)
+                log.write("failed", run, seconds=round(seconds, 3), error=message)
+                outcome.failed[run.label] = message
+                echo(f"  FAILED {run.label}: {message.splitlines()[0]}  (details: {run.folder}/error.json)")
+                if fail_fast:
+                    raise LorascopeError(f"{run.label} failed (--fail-fast): {message}") from None
+                continue
+            seconds = time.perf_counter() - started
+            progress.finish(seconds, ok=True)
+            log.write("done", run, seconds=round(seconds, 3))
+            outcome.ran.append(run.id)
+            if kind != "baseline":
+                echo(f"  done in {_duration(seconds)}: {_metric_line(results)}")
+        if kind == "baseline" and runs:
+            echo(f"baselines: {len(runs)} ({', '.join(study.spec.baselines)}) scored on the evaluation sets")
+        if kind == "sanity" and runs:
+            _check_sanity(study, out, outcome, echo)
+    return outcome

@@ -1,0 +1,42 @@
+"""Sanity checks: a setup that cannot overfit a handful of training examples will not learn the task."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from lorascope.config import RunConfig, _Strict, parse_config
+
+
+class SanityConfig(_Strict):
+    """Before the expensive runs: can each task × method overfit a few training examples?"""
+
+    mode: Literal["off", "warn", "required"] = Field(
+        "warn", description="warn: flag failures and go on; required: a failure stops the study."
+    )
+    train_samples: int = Field(64, gt=0, description="Training examples to overfit (a stratified subset).")
+    max_steps: int = Field(100, gt=0, description="Optimizer steps allowed.")
+    min_score: float = Field(0.95, description="Pass when the main metric on those examples reaches this.")
+
+
+def sanity_config(cfg: RunConfig, sanity: SanityConfig) -> RunConfig:
+    """The run's config cut down to a memorisation test: few examples, scored on themselves."""
+    raw = cfg.model_dump(mode="json")
+    raw["max_train_samples"] = sanity.train_samples
+    raw["max_eval_samples"] = None
+    raw["data"]["eval_split"] = "train"
+    raw["train"] |= {
+        "max_steps": sanity.max_steps,
+        "eval_strategy": "steps",
+        "eval_steps": sanity.max_steps,
+        "early_stopping_patience": None,
+        "keep_checkpoints": False,
+    }
+    return parse_config(raw, source="sanity check")
+
+
+def sanity_verdict(results: dict, min_score: float) -> tuple[bool, float | None]:
+    """(passed, score): the main metric on the training subset against ``min_score``."""
+    score = results["metrics"].get(results["main_metric"])
+    return score is not None and score >= min_score, score

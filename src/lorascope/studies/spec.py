@@ -1,0 +1,291 @@
+"""Study files: a base run config, grid axes and named method variants, expanded into runs.
+
+Every planned run carries a stable id, a hash of its resolved config, so the same run is never
+done twice: a study started again finds its finished runs by id and skips them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from lorascope.config import (
+    BASELINE_METHODS,
+    RunConfig,
+    _format_error,
+    _Strict,
+    apply_overrides,
+    parse_config,
+    read_yaml,
+)
+from lorascope.errors import LorascopeError
+from lorascope.studies.sanity import SanityConfig, sanity_config
+
+Kind = Literal["baseline", "sanity", "run"]
+FOLDERS = {"baseline": "baselines", "sanity": "sanity", "run": "runs"}
+
+
+def is_config_key(dotted: str) -> bool:
+    """Whether ``dotted`` names a run-config field (a section, a leaf, or a key inside a mapping field)."""
+    model: type[BaseModel] = RunConfig
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            continue
+        last = i == len(parts) - 1
+        return last or (typing.get_origin(annotation) is dict and i == len(parts) - 2)
+    return True
+
+
+def set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set a dotted key; a mapping merges into an existing section instead of replacing it."""
+    *parents, last = dotted.split(".")
+    node = raw
+    for key in parents:
+        node = node.setdefault(key, {})
+    if isinstance(value, dict) and isinstance(node.get(last), dict):
+        for key, inner in value.items():
+            set_key(node[last], key, inner)
+    else:
+        node[last] = copy.deepcopy(value)
+
+
+class StudyConfig(_Strict):
+    """A whole experiment grid in one file."""
+
+    name: str | None = Field(None, description="Study name; null uses the file name.")
+    base: dict[str, Any] | Path = Field(description="Run config shared by every run, or a path to one.")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="Config key -> values to try.")
+    methods: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Variant name -> config keys it sets, e.g. {method: lora, lora.r: 8}."
+    )
+    baselines: list[Literal[BASELINE_METHODS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(BASELINE_METHODS), description="Baselines scored per task and seed."
+    )
+    sanity: SanityConfig = Field(default_factory=SanityConfig)
+
+    @field_validator("grid")
+    @classmethod
+    def _axes_known_and_filled(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in grid.items():
+            if not is_config_key(key):
+                raise PydanticCustomError(
+                    "cross_key",
+                    "grid: unknown axis '{key}': not a run config key (see docs/configuration.md)",
+                    {"key": key},
+                )
+            if not values:
+                raise PydanticCustomError(
+                    "cross_key", "grid: axis '{key}' is empty; give at least one value", {"key": key}
+                )
+            seen = [json.dumps(v, sort_keys=True, default=str) for v in values]
+            if len(set(seen)) < len(seen):
+                raise PydanticCustomError("cross_key", "grid: axis '{key}' repeats a value", {"key": key})
+        return grid
+
+    @field_validator("methods")
+    @classmethod
+    def _variant_keys_known(cls, methods: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, keys in methods.items():
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
+                raise PydanticCustomError(
+                    "cross_key", "methods: name '{name}' may hold only letters, digits and _ . + -", {"name": name}
+                )
+            if not keys:
+                raise PydanticCustomError("cross_key", "methods.{name}: sets no keys", {"name": name})
+            for key in keys:
+                if not is_config_key(key):
+                    raise PydanticCustomError(
+                        "cross_key", "methods.{name}: unknown config key '{key}'", {"name": name, "key": key}
+                    )
+        return methods
+
+    @model_validator(mode="after")
+    def _no_key_set_twice(self) -> StudyConfig:
+        for name, keys in self.methods.items():
+            both = sorted(set(keys) & set(self.grid))
+            if both:
+                raise PydanticCustomError(
+                    "cross_key",
+                    "methods.{name} sets {keys}, which the grid also varies; set each key in one place",
+                    {"name": name, "keys": ", ".join(both)},
+                )
+        return self
+
+
+def _display(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+_-]+", "-", text).strip("-")[:80]
+
+
+def run_id(cfg: RunConfig) -> str:
+    """A stable id: the first 10 hex digits of SHA-256 over the resolved config as canonical JSON."""
+    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of the study: what it is called, where it goes, and its resolved config."""
+
+    kind: Kind
+    group: tuple[tuple[str, str], ...]  # the table row it belongs to: task, method and the other non-seed axes
+    seed: int
+    config: RunConfig
+
+    @property
+    def id(self) -> str:
+        return run_id(self.config)
+
+    @property
+    def label(self) -> str:
+        parts = [value if key in ("task", "method") else f"{key}={value}" for key, value in self.group]
+        return " · ".join(parts + ["sanity" if self.kind == "sanity" else f"seed {self.seed}"])
+
+    @property
+    def folder(self) -> str:
+        group = dict(self.group)
+        extra = [
+            Path(v).name if k == "model" else f"{k.split('.')[-1]}{v}"
+            for k, v in self.group
+            if k not in ("task", "method")
+        ]
+        stem = "-".join(
+            [group["task"], group["method"], *extra] + ([] if self.kind == "sanity" else [f"seed{self.seed}"])
+        )
+        return f"{FOLDERS[self.kind]}/{_slug(stem)}-{self.id}"
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "label": self.label,
+            "folder": self.folder,
+            "group": dict(self.group),
+            "seed": self.seed,
+            "config": self.config.model_dump(mode="json"),
+        }
+
+
+@dataclass
+class Study:
+    name: str
+    spec: StudyConfig
+    raw: dict[str, Any]  # the study file after overrides, with the base config inlined
+    runs: list[PlannedRun]  # baselines, then sanity checks, then the grid
+
+    def of_kind(self, kind: Kind) -> list[PlannedRun]:
+        return [r for r in self.runs if r.kind == kind]
+
+    def unique(self, kind: Kind) -> list[PlannedRun]:
+        """Runs of one kind without repeats (baselines shared by several table rows run once)."""
+        seen: dict[str, PlannedRun] = {}
+        for run in self.of_kind(kind):
+            seen.setdefault(run.id, run)
+        return list(seen.values())
+
+
+def baseline_config(cfg: RunConfig, method: str) -> RunConfig:
+    """A baseline over the same data: the training settings, which it ignores, reset to defaults."""
+    raw = cfg.model_dump(
+        mode="json", include={"model", "task", "data_dir", "data", "max_train_samples", "max_eval_samples", "seed"}
+    )
+    return parse_config(raw | {"method": method}, source="baseline").resolved()
+
+
+def expand(spec: StudyConfig, base: dict[str, Any], source: str) -> list[PlannedRun]:
+    """Every run of the grid (axes in file order, variants innermost), then its baselines and sanity checks."""
+    variants = list(spec.methods.items()) or [(None, {})]
+    axes = list(spec.grid.items())
+    grid_runs: list[PlannedRun] = []
+    by_id: dict[str, str] = {}
+    for values in itertools.product(*(v for _, v in axes)):
+        for variant, keys in variants:
+            raw = copy.deepcopy(base)
+            for (key, _), value in zip(axes, values, strict=True):
+                set_key(raw, key, value)
+            for key, value in keys.items():
+                set_key(raw, key, value)
+            point = ", ".join(f"{k}={_display(v)}" for (k, _), v in zip(axes, values, strict=True))
+            label = ", ".join(filter(None, [point, f"methods.{variant}" if variant else ""])) or "base"
+            cfg = parse_config(raw, source=f"{source} ({label})").resolved()
+            others = [
+                (k, _display(v)) for (k, _), v in zip(axes, values, strict=True) if k not in ("task", "method", "seed")
+            ]
+            group = (("task", cfg.task), ("method", variant or cfg.method), *others)
+            run = PlannedRun("run", group, cfg.seed, cfg)
+            if run.id in by_id:
+                raise LorascopeError(f"{source}: {label} and {by_id[run.id]} give the same run config; remove one")
+            by_id[run.id] = label
+            grid_runs.append(run)
+
+    baselines = []
+    for run in grid_runs:
+        for method in spec.baselines:
+            group = (("task", run.config.task), ("method", method), *run.group[2:])
+            baselines.append(PlannedRun("baseline", group, run.seed, baseline_config(run.config, method)))
+    baselines = list({(b.group, b.seed): b for b in baselines}.values())
+
+    sanity = {}
+    if spec.sanity.mode != "off":
+        for run in grid_runs:  # the first seed of each row
+            sanity.setdefault(
+                run.group, PlannedRun("sanity", run.group, run.seed, sanity_config(run.config, spec.sanity))
+            )
+    return baselines + list(sanity.values()) + grid_runs
+
+
+def _study(raw: dict[str, Any], path: Path, name: str | None = None) -> Study:
+    try:
+        spec = StudyConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise LorascopeError("\n".join(f"{path}: {_format_error(e)}" for e in exc.errors())) from None
+    if isinstance(spec.base, Path):
+        base_path = spec.base if spec.base.is_absolute() else path.parent / spec.base
+        base = read_yaml(base_path)
+        source = f"{path} (base {base_path})"
+    else:
+        base, source = spec.base, str(path)
+    runs = expand(spec, base, source)
+    return Study(name or spec.name or path.stem, spec, raw | {"base": base}, runs)
+
+
+def load_study(path: Path | str, overrides: list[str] | None = None) -> Study:
+    """Read, override, validate and expand a study file; every problem names the file and key."""
+    path = Path(path)
+    return _study(apply_overrides(read_yaml(path), overrides or []), path)
+
+
+def study_from_mapping(raw: dict[str, Any], name: str) -> Study:
+    """A study defined in code (the demo) rather than in a file."""
+    return _study(raw, Path(name), name)
+
+
+def load_sanity(path: Path | str, overrides: list[str], settings: dict[str, Any]) -> tuple[Study, Path]:
+    """The sanity checks of a study file, or of a single run config; and their default folder."""
+    path = Path(path)
+    raw = apply_overrides(read_yaml(path), overrides)
+    if "base" in raw:  # a study file: its checks, in its own folder, so the study reuses them
+        raw["sanity"] = {**(raw.get("sanity") or {}), **settings, "mode": "warn"}
+        study = _study(raw, path)
+        return study, Path("studies") / study.name
+    study = _study({"base": raw, "baselines": [], "sanity": {**settings, "mode": "warn"}}, path)
+    return study, Path("runs") / "sanity"

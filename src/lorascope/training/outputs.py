@@ -1,0 +1,29 @@
+"""Files every run folder shares: JSON written atomically, per-example predictions."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def write_json(path: Path, payload: object) -> None:
+    """Write JSON through a temporary file and a rename, so a kill never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def json_safe(metrics: dict[str, float]) -> dict[str, float | None]:
+    """Metrics rounded to 6 decimals; NaN (an undefined correlation) becomes null."""
+    return {k: None if math.isnan(v) else round(float(v), 6) for k, v in metrics.items()}
+
+
+def write_predictions(path: Path, records: list[dict], predictions: np.ndarray) -> None:
+    """One JSON line per evaluation example: id, gold label, prediction."""
+    with path.open("w", encoding="utf-8") as handle:
+        for record, prediction in zip(records, predictions.tolist(), strict=True):
+            handle.write(json.dumps({"id": record["id"], "label": record["label"], "prediction": prediction}) + "\n")
