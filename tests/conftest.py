@@ -16,6 +16,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
+from lorascope.data.synthetic import NEGATIVE, POSITIVE, make_examples  # noqa: E402
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -52,3 +54,32 @@ def tiny_run_config(**overrides) -> dict:
             node = node.setdefault(parent, {})
         node[last] = value
     return raw
+
+
+def _stsb_rows(records: list[dict], offset: int) -> list[str]:
+    rows = ["index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"]
+    for i, (a, b) in enumerate(zip(records[::2], records[1::2], strict=False)):
+        polar = lambda text: {w for w in text.split() if w in POSITIVE + NEGATIVE}  # noqa: E731
+        shared = len(polar(a["text"]) & polar(b["text"])) / max(1, len(polar(a["text"]) | polar(b["text"])))
+        rows.append(f"{offset + i}\tmain\tx\t2012\t{i}\tnone\tnone\t{a['text']}\t{b['text']}\t{5 * shared:.3f}")
+    return rows
+
+
+def write_mini_glue(root: Path) -> Path:
+    """SST-2: 96 train / 40 dev sentences; STS-B: 96 train / 40 dev pairs scored by polar-word overlap."""
+    for task, (n_train, n_dev) in {"SST-2": (96, 40), "STS-B": (192, 80)}.items():
+        folder = root / task
+        folder.mkdir(parents=True)
+        for split, n, seed in (("train", n_train, 1), ("dev", n_dev, 2)):
+            records = make_examples(n, seed)
+            if task == "SST-2":
+                lines = ["sentence\tlabel"] + [f"{r['text']}\t{r['label']}" for r in records]
+            else:
+                lines = _stsb_rows(records, 1000 * seed)
+            (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="session")
+def mini_glue(tmp_path_factory) -> Path:
+    return write_mini_glue(tmp_path_factory.mktemp("mini-glue"))

@@ -5,38 +5,39 @@ import sys
 import pytest
 
 
+def demo(out, *extra):
+    command = [sys.executable, "-m", "lorascope", "demo", "--out", str(out), *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
 @pytest.mark.slow
-def test_demo_runs_offline_and_learns(tmp_path, minilm):
+def test_demo_is_a_small_study_that_learns_offline(tmp_path, minilm):
     out = tmp_path / "demo"
-    proc = subprocess.run(
-        [sys.executable, "-m", "lorascope", "demo", "--out", str(out)], capture_output=True, text=True, timeout=600
-    )
+    proc = demo(out)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "both methods learned" in proc.stdout and str(out / "summary.csv") in proc.stdout
-    rows = {r["method"]: r for r in csv.DictReader((out / "summary.csv").open())}
-    assert set(rows) == {"full", "lora"}
-    for row in rows.values():
-        assert row["model"] == minilm
-        assert float(row["accuracy"]) >= 0.9 > float(row["majority_baseline"])
-        assert float(row["p_above_baseline"]) < 1e-6
-        assert (out / row["method"] / "results.json").is_file() and (out / row["method"] / "config.yaml").is_file()
-    assert int(rows["lora"]["trainable_params"]) < 0.01 * int(rows["full"]["trainable_params"])
-    # an earlier demo folder is replaced, not mixed
-    again = subprocess.run(
-        [sys.executable, "-m", "lorascope", "demo", "--out", str(out), "--model", "tiny-bert"],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    assert "every run beat the majority baseline of its seed" in proc.stdout
+    assert "baselines: 6 (majority, random)" in proc.stdout and "sanity: all 2 checks passed" in proc.stdout
+    runs = list(csv.DictReader((out / "results.csv").open()))
+    assert sorted((r["kind"], r["method"]) for r in runs if r["kind"] != "baseline") == sorted(
+        [("sanity", "full"), ("sanity", "lora")] + [("run", m) for m in ("full", "lora") for _ in range(3)]
     )
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "both methods learned" in again.stdout  # the random tiny model learns the rule too
-    assert {r["model"] for r in csv.DictReader((out / "summary.csv").open())} == {"tiny-bert"}
+    assert all(r["status"] == "done" for r in runs) and {r["model"] for r in runs if r["kind"] == "run"} == {minilm}
+    summary = {r["method"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    for method in ("full", "lora"):
+        row = summary[method]
+        assert row["seeds_done"] == "3" and row["sanity"] == "pass"
+        assert float(row["accuracy_mean"]) >= 0.9 > float(summary["majority"]["accuracy_mean"]) + 0.3
+    assert float(summary["lora"]["trainable_params_mean"]) < 0.01 * float(summary["full"]["trainable_params_mean"])
+    table = proc.stdout[proc.stdout.index("study demo: mean ± sample std") :]
+    assert all(f"\n{m} " in table for m in ("majority", "random", "full", "lora"))
+    # started again, it finds every run done and only prints the table
+    again = demo(out)
+    assert again.returncode == 0 and "run: 6 of 6 already done, skipped" in again.stdout
+    assert "[run " not in again.stdout
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    proc = subprocess.run(
-        [sys.executable, "-m", "lorascope", "demo", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300
-    )
+    proc = demo(tmp_path)
     assert proc.returncode == 2 and "not empty and not a study folder" in proc.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -31,6 +31,7 @@ from lorascope.training.outputs import write_json
 from lorascope.training.run import run_training
 
 PHASES: tuple[Kind, ...] = ("baseline", "sanity", "run")
+NOUNS = {"baseline": "baselines", "sanity": "sanity checks", "run": "runs"}
 
 
 class SanityFailed(LorascopeError):
@@ -113,7 +114,7 @@ def describe(study: Study, out: Path) -> str:
         counts = ", ".join(
             f"{statuses.count(s)} {s}" for s in ("done", "partial", "failed", "pending") if s in statuses
         )
-        lines.append(f"{len(runs)} {kind} run(s): {counts or 'none'}")
+        lines.append(f"{len(runs)} {NOUNS[kind]}: {counts or 'none'}")
     lines.append("")
     lines.append(f"{'kind':<9}{'status':<9}{'id':<12}label")
     for kind in PHASES:

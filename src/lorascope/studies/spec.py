@@ -79,6 +79,20 @@ class StudyConfig(_Strict):
     )
     sanity: SanityConfig = Field(default_factory=SanityConfig)
 
+    @field_validator("grid", mode="before")
+    @classmethod
+    def _flatten_nested_axes(cls, grid: Any) -> Any:
+        """``{lora: {r: [4, 8]}}`` (nested YAML, or the override grid.lora.r=[4,8]) is the axis ``lora.r``."""
+        if not isinstance(grid, dict):
+            return grid
+        flat: dict[str, Any] = {}
+        for key, values in grid.items():
+            if isinstance(values, dict) and values:
+                flat |= {f"{key}.{inner}": v for inner, v in cls._flatten_nested_axes(values).items()}
+            else:
+                flat[key] = values
+        return flat
+
     @field_validator("grid")
     @classmethod
     def _axes_known_and_filled(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
