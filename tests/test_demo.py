@@ -41,3 +41,13 @@ def test_demo_refuses_a_foreign_folder(tmp_path):
     proc = demo(tmp_path)
     assert proc.returncode == 2 and "not empty and not a study folder" in proc.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_without_minilm_the_demo_uses_a_random_tiny_bert_that_learns_too(tmp_path):
+    out = tmp_path / "demo"
+    proc = demo(out, "--model", "tiny-bert")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "every run beat the majority baseline of its seed" in proc.stdout
+    assert "sanity: all 2 checks passed" in proc.stdout
+    assert {r["model"] for r in csv.DictReader((out / "results.csv").open()) if r["kind"] == "run"} == {"tiny-bert"}

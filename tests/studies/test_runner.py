@@ -55,11 +55,12 @@ def test_a_study_runs_everything_once_and_shows_progress(reference):
     assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(
         r.folder.split("/")[1] for r in study.of_kind("run")
     )
-    assert (
-        lines[1]
-        == "[run 1/8 · 0 done, 0 failed · ETA —] sst2 · full · seed 0  (" + study.of_kind("run")[0].folder + ")"
+    assert lines[0] == "checked 16 unfinished run(s): data, model sources, module names"
+    first = lines.index(
+        f"[run 1/8 · 0 done, 0 failed · ETA —] sst2 · full · seed 0  ({study.of_kind('run')[0].folder})"
     )
-    assert lines[3].startswith("[run 2/8 · 1 done, 0 failed · ETA ") and "ETA —" not in lines[3]
+    assert lines[first + 1].startswith("  done in ") and "accuracy=" in lines[first + 1]
+    assert lines[first + 2].startswith("[run 2/8 · 1 done, 0 failed · ETA ") and "ETA —" not in lines[first + 2]
     assert json.loads((out / "plan.json").read_text())["runs"][0]["id"] == study.runs[0].id
     # every trained run is an ordinary run folder that lorascope train can reproduce
     folder = out / study.of_kind("run")[0].folder
@@ -134,28 +135,46 @@ def test_killed_at_any_moment_it_finishes_the_same(reference, tmp_path, mini_glu
     assert set(done.values()) == {1} and len(done) == 16
 
 
+class FailNthRun(InterruptNthRun):
+    """Fails the ``nth`` run trained at its first step, as running out of GPU memory would."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.runs == self.nth:
+            raise RuntimeError("CUDA out of memory (simulated)")
+
+
 def test_a_failed_run_is_recorded_and_the_others_go_on(tmp_path, mini_glue):
     raw = study_raw(mini_glue, grid={"task": ["sst2"], "seed": [0]}, baselines=[])
-    raw["methods"] = {
-        "broken": {"method": "lora", "lora.target_modules": ["nonexistent"]},
-        "full": raw["methods"]["full"],
-    }
     study = load_study(write_study(tmp_path / "study.yaml", raw))
-    broken, full = study.of_kind("run")
-    with pytest.raises(LorascopeError, match=r"sst2 · broken · seed 0 failed \(--fail-fast\)"):
-        run_study(study, tmp_path / "fast", fail_fast=True, echo=lambda line: None)
-    assert run_status(tmp_path / "fast" / full.folder) == "pending"
+    full, lora = study.of_kind("run")
+    with pytest.raises(LorascopeError, match=r"sst2 · full · seed 0 failed \(--fail-fast\)"):
+        run_study(study, tmp_path / "fast", fail_fast=True, callbacks=[FailNthRun(1, 0)], echo=lambda line: None)
+    assert run_status(tmp_path / "fast" / lora.folder) == "pending"
 
     lines = []
-    outcome = run_study(study, tmp_path / "out", echo=lines.append)
-    error = json.loads((tmp_path / "out" / broken.folder / "error.json").read_text())
-    assert "nonexistent" in error["error"] and error["label"] == broken.label and error["traceback"]
-    assert list(outcome.failed) == [broken.label] and outcome.ran == [full.id]
-    assert run_status(tmp_path / "out" / broken.folder) == "failed"
-    assert any(line.startswith("  FAILED sst2 · broken · seed 0: ") for line in lines)
-    # started again, the failed run is retried (and fails again); the finished one is not redone
+    outcome = run_study(study, tmp_path / "out", callbacks=[FailNthRun(1, 0)], echo=lines.append)
+    error = json.loads((tmp_path / "out" / full.folder / "error.json").read_text())
+    assert error["error"] == "RuntimeError: CUDA out of memory (simulated)" and "on_step_end" in error["traceback"]
+    assert error["label"] == full.label
+    assert list(outcome.failed) == [full.label] and outcome.ran == [lora.id]
+    assert run_status(tmp_path / "out" / full.folder) == "failed"
+    assert "  FAILED sst2 · full · seed 0: RuntimeError: CUDA out of memory (simulated)  (details: " in "\n".join(lines)
+    # started again, the failed run is retried (now it succeeds); the finished one is not redone
     outcome = run_study(study, tmp_path / "out", echo=lambda line: None)
-    assert list(outcome.failed) == [broken.label] and outcome.skipped == [full.id]
+    assert outcome.ran == [full.id] and outcome.skipped == [lora.id] and not outcome.failed
+    assert not (tmp_path / "out" / full.folder / "error.json").exists()
+
+
+def test_runs_that_cannot_start_stop_the_study_before_anything_runs(tmp_path, mini_glue):
+    raw = study_raw(mini_glue, grid={"task": ["sst2", "stsb"], "seed": [0]})
+    raw["methods"]["broken"] = {"method": "lora", "lora.target_modules": ["nonexistent"]}
+    study = load_study(write_study(tmp_path / "study.yaml", raw))
+    with pytest.raises(LorascopeError) as info:
+        run_study(study, tmp_path / "out", echo=lambda line: None)
+    message = str(info.value)
+    assert message.startswith("the study cannot start; nothing was run:\n  lora.target_modules: 'nonexistent'")
+    assert message.endswith("— sst2 · broken · seed 0 and 1 more")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_foreign_folder_is_refused(tmp_path, mini_glue):

@@ -99,6 +99,17 @@ def test_resume_refuses_a_changed_config(tmp_path):
         run_training(config(train__eval_strategy="steps", train__eval_steps=5, seed=9), tmp_path, resume=True)
 
 
+def test_resume_skips_a_checkpoint_cut_short_by_a_kill(tmp_path):
+    cfg = config(train__eval_strategy="steps", train__eval_steps=5)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(cfg, tmp_path, callbacks=[Interrupt(8)])
+    torn = tmp_path / "checkpoints" / "checkpoint-10"  # killed while saving: no trainer_state.json yet
+    torn.mkdir()
+    (torn / "model.safetensors").write_bytes(b"partial")
+    results = run_training(cfg, tmp_path, resume=True)
+    assert results["resumed_from"] == "checkpoint-5"
+
+
 def test_completed_run_folder_is_not_overwritten(tmp_path):
     run_training(config(train__max_steps=2), tmp_path)
     with pytest.raises(LorascopeError, match="already holds a completed run"):

@@ -28,7 +28,7 @@ from lorascope.errors import LorascopeError
 from lorascope.studies.sanity import sanity_verdict
 from lorascope.studies.spec import Kind, PlannedRun, Study
 from lorascope.training.outputs import write_json
-from lorascope.training.run import run_training
+from lorascope.training.run import preflight, run_training
 
 PHASES: tuple[Kind, ...] = ("baseline", "sanity", "run")
 NOUNS = {"baseline": "baselines", "sanity": "sanity checks", "run": "runs"}
@@ -91,10 +91,14 @@ class Outcome:
     sanity_failures: list[str] = field(default_factory=list)
 
 
-def prepare_folder(study: Study, out: Path) -> None:
-    """Create or reopen the study folder and write study.yaml and plan.json."""
+def refuse_foreign_folder(out: Path) -> None:
     if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / "plan.json").is_file()):
         raise LorascopeError(f"--out {out}: not empty and not a study folder (no plan.json); choose another folder")
+
+
+def prepare_folder(study: Study, out: Path) -> None:
+    """Create or reopen the study folder and write study.yaml and plan.json."""
+    refuse_foreign_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "study.yaml").write_text(yaml.safe_dump(study.raw, sort_keys=False), encoding="utf-8")
     plan = {
@@ -220,6 +224,27 @@ def _check_sanity(study: Study, out: Path, outcome: Outcome, echo: Callable[[str
     echo(f"WARNING: sanity checks FAILED — these setups could not overfit a few training examples:\n  {listing}")
 
 
+def check_runs(study: Study, out: Path) -> int:
+    """Preflight every unfinished run (data, model source, module names) before anything trains.
+
+    Raises one error listing each distinct problem with the runs it affects; returns the number checked.
+    """
+    problems: dict[str, list[str]] = {}
+    pending = [run for kind in PHASES for run in study.unique(kind) if run_status(out / run.folder) != "done"]
+    for run in pending:
+        try:
+            preflight(run.config)
+        except LorascopeError as exc:
+            problems.setdefault(str(exc), []).append(run.label)
+    if problems:
+        lines = [
+            f"{message} — {labels[0]}" + (f" and {len(labels) - 1} more" if len(labels) > 1 else "")
+            for message, labels in problems.items()
+        ]
+        raise LorascopeError("the study cannot start; nothing was run:\n  " + "\n  ".join(lines))
+    return len(pending)
+
+
 def run_study(
     study: Study,
     out: Path,
@@ -230,6 +255,10 @@ def run_study(
 ) -> Outcome:
     """Run every planned run not yet done: baselines, sanity checks (which may stop the study), the grid."""
     out = Path(out)
+    refuse_foreign_folder(out)
+    checked = check_runs(study, out)
+    if checked:
+        echo(f"checked {checked} unfinished run(s): data, model sources, module names")
     prepare_folder(study, out)
     log = StudyLog(out / "study_log.jsonl")
     outcome = Outcome()

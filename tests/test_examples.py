@@ -1,0 +1,41 @@
+"""Every shipped example is valid; the offline study's runs pass preflight on the real data."""
+
+from pathlib import Path
+
+import pytest
+
+from lorascope.config import load_config
+from lorascope.studies import load_study
+from lorascope.training import preflight
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_CONFIGS = sorted((ROOT / "examples").glob("*.yaml"))
+STUDIES = sorted((ROOT / "examples" / "studies").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: p.name)
+def test_run_examples_are_valid(path):
+    cfg = load_config(path)
+    assert cfg.method in ("full", "lora")
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_study_examples_are_the_plans_grid(path):
+    study = load_study(path)
+    runs = study.of_kind("run")
+    assert len(runs) == 24 and len(study.unique("baseline")) == 24 and len(study.unique("sanity")) == 8
+    assert {(r.config.task, r.config.method, r.config.seed) for r in runs} == {
+        (t, m, s) for t in ("mrpc", "sst2", "rte", "stsb") for m in ("full", "lora") for s in (0, 1, 2)
+    }
+    assert {r.config.lora.r for r in runs if r.config.method == "lora"} == {8}
+
+
+def test_offline_study_passes_preflight_on_the_real_data(monkeypatch, glue_dir, minilm):
+    monkeypatch.chdir(ROOT)
+    if glue_dir.resolve() != (ROOT / "../shared/data/glue").resolve():
+        pytest.skip("the example's data_dir ../shared/data/glue is not where the data is")
+    study = load_study(ROOT / "examples/studies/offline_minilm_glue.yaml", [f"base.model={minilm}"])
+    for run in study.runs:
+        if run.config.seed == 0 and run.kind == "run":
+            checked = preflight(run.config)
+            assert len(checked.data.train) == 2000
