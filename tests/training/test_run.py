@@ -1,4 +1,5 @@
 import json
+import time
 
 import numpy as np
 import pytest
@@ -79,8 +80,13 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     assert not (tmp_path / "resumed" / "results.json").exists()
     with pytest.raises(LorascopeError, match="pass --resume"):
         run_training(config(**overrides), tmp_path / "resumed")
+    state = json.loads((tmp_path / "resumed" / "checkpoints" / "checkpoint-20" / "trainer_state.json").read_text())
+    before = state["stateful_callbacks"]["TrainClock"]["args"]["seconds_before"]
+    started = time.perf_counter()
     resumed = run_training(config(**overrides), tmp_path / "resumed", resume=True)
+    after = time.perf_counter() - started
     assert resumed["resumed_from"] == "checkpoint-20"
+    assert before > 0 and before < resumed["train_seconds"] < before + after  # time before the checkpoint counts
     assert resumed["metrics"] == straight["metrics"]
     assert resumed["steps"] == straight["steps"] == 40
     same = read_jsonl(tmp_path / "straight" / "eval_predictions.jsonl")

@@ -148,7 +148,7 @@ def _sanity(args: argparse.Namespace) -> int:
     for passed, line in report:
         print(f"{'pass' if passed else 'FAIL'}  {line}")
     failed = sum(not passed for passed, _ in report)
-    print(f"{len(report) - failed} of {len(report)} sanity checks passed; runs in {out / 'sanity'}")
+    print(f"{len(report) - failed} of {len(report)} sanity checks passed (folder: {out})")
     return 1 if failed else 0
 
 

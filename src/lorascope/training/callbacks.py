@@ -1,12 +1,13 @@
-"""Trainer callbacks: the JSONL training log."""
+"""Trainer callbacks: the JSONL training log, quiet progress bars, a training clock that survives resuming."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from transformers import TrainerCallback
-from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_callback import ExportableState, ProgressCallback
 
 
 class JsonlLog(TrainerCallback):
@@ -36,3 +37,22 @@ class QuietProgress(ProgressCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         return control
+
+
+class TrainClock(TrainerCallback, ExportableState):
+    """Wall time of training. The seconds spent before a checkpoint are saved in it, so a resumed
+    run reports its whole training time, not only the part after resuming."""
+
+    def __init__(self, seconds_before: float = 0.0):
+        self.seconds_before = seconds_before
+        self._started = time.perf_counter()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._started = time.perf_counter()
+        return control
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self._started
+
+    def state(self) -> dict:
+        return {"args": {"seconds_before": self.seconds()}, "attributes": {}}

@@ -42,7 +42,7 @@ from lorascope.methods.baselines import baseline_predictions
 from lorascope.methods.lora import apply_lora, resolve_targets
 from lorascope.methods.unfreeze import ScheduledUnfreeze, check_unfreeze_modules, scheduled_parameters
 from lorascope.models.loading import count_parameters, load_model, load_model_config, load_tokenizer, skeleton
-from lorascope.training.callbacks import JsonlLog, QuietProgress, truncate_log
+from lorascope.training.callbacks import JsonlLog, QuietProgress, TrainClock, truncate_log
 from lorascope.training.environment import choose_precision, environment, peak_memory_mb, reset_peak_memory
 from lorascope.training.outputs import json_safe, write_json, write_predictions
 from lorascope.training.trainer import LorascopeTrainer, selection_metrics
@@ -224,7 +224,7 @@ def run_training(
     model = load_model(cfg.model, checked.model_config, tokenizer, task.head, cfg.trust_remote_code)
     if cfg.method == "lora":
         model = apply_lora(model, cfg.lora, checked.lora_targets, task.head, checked.unfreeze_modules)
-    extra: list[TrainerCallback] = [JsonlLog(log_path)]
+    extra: list[TrainerCallback] = [JsonlLog(log_path), TrainClock()]
     scheduled = {}
     if checked.unfreeze_modules:
         scheduled = scheduled_parameters(model, checked.unfreeze_modules)
@@ -252,9 +252,9 @@ def run_training(
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgress)
     reset_peak_memory()
-    started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume_from)
-    train_seconds = time.perf_counter() - started
+    clock = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TrainClock))  # restored on resume
+    train_seconds = clock.seconds()
 
     predictions = task.decode(trainer.predict(eval_set).predictions)
     metrics = task.score(predictions, np.array([r["label"] for r in data.eval]))
