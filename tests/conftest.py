@@ -47,7 +47,12 @@ def tiny_run_config(**overrides) -> dict:
         "data": {"synthetic_size": 320},
         "train": {"epochs": 2, "learning_rate": 3e-3, "batch_size": 16, "logging_steps": 5},
     }
-    for key, value in overrides.items():
+    return with_changes(raw, overrides)
+
+
+def with_changes(raw: dict, changes: dict) -> dict:
+    """Set nested keys given as ``section__key=value`` (``train__epochs=1``); returns ``raw``."""
+    for key, value in changes.items():
         node = raw
         *parents, last = key.split("__")
         for parent in parents:

@@ -95,6 +95,7 @@ class TrainConfig(_Strict):
     )
     logging_steps: int = Field(10, gt=0)
     keep_checkpoints: bool = Field(False, description="Keep checkpoints/ after the run completes.")
+    save_model: bool = Field(True, description="Save the adapter (LoRA) or the model (full) into the run folder.")
 
     @model_validator(mode="after")
     def _eval_steps_given(self) -> TrainConfig:

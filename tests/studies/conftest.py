@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.conftest import with_changes
+
 
 def study_raw(glue: Path, **changes) -> dict:
     """2 tasks × {full, lora} × 2 seeds on tiny-bert, seconds per run."""
@@ -23,13 +25,7 @@ def study_raw(glue: Path, **changes) -> dict:
         },
         "sanity": {"mode": "off"},
     }
-    for key, value in changes.items():
-        node = raw
-        *parents, last = key.split("__")
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[last] = value
-    return raw
+    return with_changes(raw, changes)
 
 
 def write_study(path: Path, raw: dict) -> Path:

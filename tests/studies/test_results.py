@@ -132,3 +132,25 @@ def test_the_printed_table_shows_mean_std_seeds_and_flags(fabricated):
 def test_results_of_a_folder_that_is_not_a_study(tmp_path):
     with pytest.raises(LorascopeError, match="not a study folder"):
         write_tables(tmp_path)
+
+
+def test_other_axes_make_their_own_blocks(tmp_path, mini_glue):
+    raw = study_raw(mini_glue, grid={"model": ["tiny-bert", "tiny-gpt2"], "task": ["sst2"], "seed": [0, 1]})
+    study = load_study(write_study(tmp_path / "s.yaml", raw))
+    out = tmp_path / "out"
+    prepare_folder(study, out)
+    for i, run in enumerate(study.unique("baseline") + study.unique("run")):
+        (out / run.folder).mkdir(parents=True)
+        results = {"metrics": {"accuracy": i / 100}, "main_metric": "accuracy", "train_seconds": 1.0}
+        results |= {"trainable_params": 0, "peak_memory_mb": None}
+        (out / run.folder / "results.json").write_text(json.dumps(results))
+    _, summary = write_tables(out)
+    assert {(r["model"], r["method"]) for r in summary} == {
+        (m, v) for m in ("tiny-bert", "tiny-gpt2") for v in ("majority", "random", "full", "lora-r4")
+    }
+    table = format_summary(summary, "mini").splitlines()
+    assert "sst2 · model=tiny-bert" in table and "sst2 · model=tiny-gpt2" in table
+    gpt2 = table[table.index("sst2 · model=tiny-gpt2") :]
+    lora = next(line for line in gpt2 if line.startswith("lora-r4"))
+    row = next(r for r in summary if (r["model"], r["method"]) == ("tiny-gpt2", "lora-r4"))
+    assert f"{row['accuracy_mean']:.3f} ± {row['accuracy_std']:.3f}" in lora

@@ -45,7 +45,9 @@ def test_run_id_is_a_hash_of_the_resolved_config_and_stable(tmp_path, mini_glue)
     first, again = load_study(path), load_study(path)
     assert [r.id for r in first.runs] == [r.id for r in again.runs]
     for run in first.runs:
-        canonical = json.dumps(run.config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(
+            run.config.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":")
+        )
         assert run.id == hashlib.sha256(canonical.encode()).hexdigest()[:10]
         assert run.folder.endswith(run.id)
     # adding a seed keeps every existing id, so finished runs are found again
@@ -53,7 +55,9 @@ def test_run_id_is_a_hash_of_the_resolved_config_and_stable(tmp_path, mini_glue)
         write_study(tmp_path / "more.yaml", study_raw(mini_glue, grid={"task": ["sst2", "stsb"], "seed": [0, 1, 2]}))
     )
     assert {r.id for r in first.runs} < {r.id for r in more.runs}
-    # a changed value is a different run
+    # writing out a default value changes nothing; a changed value is a different run
+    explicit = load_study(path, ["base.lora.alpha=16.0", "base.train.warmup_ratio=0.06", "base.data.eval_split=eval"])
+    assert [r.id for r in explicit.runs] == [r.id for r in first.runs]
     changed = load_study(path, ["base.train.epochs=3"])
     assert not {r.id for r in first.of_kind("run")} & {r.id for r in changed.of_kind("run")}
 

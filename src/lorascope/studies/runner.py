@@ -224,13 +224,13 @@ def _check_sanity(study: Study, out: Path, outcome: Outcome, echo: Callable[[str
     echo(f"WARNING: sanity checks FAILED — these setups could not overfit a few training examples:\n  {listing}")
 
 
-def check_runs(study: Study, out: Path) -> int:
+def check_runs(study: Study, out: Path, phases: tuple[Kind, ...] = PHASES) -> int:
     """Preflight every unfinished run (data, model source, module names) before anything trains.
 
     Raises one error listing each distinct problem with the runs it affects; returns the number checked.
     """
     problems: dict[str, list[str]] = {}
-    pending = [run for kind in PHASES for run in study.unique(kind) if run_status(out / run.folder) != "done"]
+    pending = [run for kind in phases for run in study.unique(kind) if run_status(out / run.folder) != "done"]
     for run in pending:
         try:
             preflight(run.config)
@@ -256,7 +256,7 @@ def run_study(
     """Run every planned run not yet done: baselines, sanity checks (which may stop the study), the grid."""
     out = Path(out)
     refuse_foreign_folder(out)
-    checked = check_runs(study, out)
+    checked = check_runs(study, out, phases)
     if checked:
         echo(f"checked {checked} unfinished run(s): data, model sources, module names")
     prepare_folder(study, out)
@@ -291,8 +291,9 @@ def run_study(
             outcome.ran.append(run.id)
             if kind != "baseline":
                 echo(f"  done in {_duration(seconds)}: {_metric_line(results)}")
-        if kind == "baseline" and runs:
-            echo(f"baselines: {len(runs)} ({', '.join(study.spec.baselines)}) scored on the evaluation sets")
+        scored = progress.finished - len(progress.earlier)
+        if kind == "baseline" and scored:
+            echo(f"baselines: {scored} ({', '.join(study.spec.baselines)}) scored on the evaluation sets")
         if kind == "sanity" and runs:
             _check_sanity(study, out, outcome, echo)
     return outcome

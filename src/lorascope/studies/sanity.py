@@ -32,6 +32,7 @@ def sanity_config(cfg: RunConfig, sanity: SanityConfig) -> RunConfig:
         "eval_steps": sanity.max_steps,
         "early_stopping_patience": None,
         "keep_checkpoints": False,
+        "save_model": False,  # only the verdict matters
     }
     return parse_config(raw, source="sanity check")
 

@@ -151,8 +151,12 @@ def _slug(text: str) -> str:
 
 
 def run_id(cfg: RunConfig) -> str:
-    """A stable id: the first 10 hex digits of SHA-256 over the resolved config as canonical JSON."""
-    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """A stable id: the first 10 hex digits of SHA-256 over the resolved config as canonical JSON.
+
+    Keys at their default value are left out, so a key added to lorascope later (with a default)
+    leaves the ids of existing runs unchanged.
+    """
+    canonical = json.dumps(cfg.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:10]
 
 

@@ -261,8 +261,9 @@ def run_training(
     write_predictions(out / "eval_predictions.jsonl", data.eval, predictions)
 
     artifact = out / ("adapter" if cfg.method == "lora" else "model")
-    trainer.model.save_pretrained(artifact, safe_serialization=True)
-    tokenizer.save_pretrained(artifact)
+    if cfg.train.save_model:
+        trainer.model.save_pretrained(artifact, safe_serialization=True)
+        tokenizer.save_pretrained(artifact)
     trainable, total = count_parameters(trainer.model)
     best = trainer.state.best_model_checkpoint
     results = (
@@ -277,7 +278,7 @@ def run_training(
             epochs=trainer.state.epoch,
             train_seconds=round(train_seconds, 3),
             peak_memory_mb=round(peak_memory_mb(), 1),
-            artifact=artifact.name,
+            artifact=artifact.name if cfg.train.save_model else None,
             resumed_from=Path(resume_from).name if resume_from else None,
         )
         | env
