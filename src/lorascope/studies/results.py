@@ -185,7 +185,7 @@ def format_summary(summary: list[dict], name: str = "") -> str:
             if r["failed"]:
                 flags += f"  {r['failed']} run(s) FAILED"
             lines.append(
-                f"{str(r['method']):<{width}}{cells}{trainable:>13}{seconds:>10}{memory:>9}{count:>6}  {flags.strip()}"
+                f"{str(r['method']):<{width}}{cells}{trainable:>13}{seconds:>10}{memory:>9}{count:>6}  {flags.strip()}".rstrip()
             )
     return "\n".join(lines)
 
