@@ -1,0 +1,1 @@
+"""Data-driven LoRA ranks: the spectrum of ΔW per layer, and ranks allocated from it."""
