@@ -1,0 +1,126 @@
+"""The rank config file (``lora_rank_config.json``) and the PEFT model built from it.
+
+Schema version 1::
+
+    {"schema_version": 1, "strategy": "svd-energy",
+     "layers": {"<full module name>": {"r": 8, "alpha": 16.0, "r_raw": 11, "energy_retained": 0.91,
+                                       "decay_rate": 0.12, "shape": [out, in], "singular_values": [...]}},
+     "settings": {...}, "checkpoints": {"base": "...", "finetuned": "..."}, "total_lora_params": 123456}
+
+Only ``r`` and ``alpha`` are needed to build a model; the rest is the evidence behind them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from peft import LoraConfig as PeftLoraConfig
+from peft import PeftModel, TaskType, get_peft_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lorascope.errors import LorascopeError
+
+SCHEMA_VERSION = 1
+FILE_NAME = "lora_rank_config.json"
+ADAPTABLE = ("Linear", "Conv1D")
+
+
+class LayerRank(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(gt=0)
+    alpha: float = Field(gt=0)
+    r_raw: int | None = None
+    energy_retained: float | None = None
+    decay_rate: float | None = None
+    shape: tuple[int, int] | None = None
+    singular_values: list[float] = Field(default_factory=list)
+
+
+class RankConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1]
+    strategy: str
+    layers: dict[str, LayerRank] = Field(min_length=1)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    checkpoints: dict[str, str] = Field(default_factory=dict)
+    total_lora_params: int | None = None
+
+
+def read_rank_config(path: Path | str) -> RankConfig:
+    """Read and validate a rank config; errors name the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise LorascopeError(f"rank config not found: {path}")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise LorascopeError(f"{path} line {exc.lineno}: invalid JSON: {exc.msg}") from None
+    try:
+        return RankConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise LorascopeError("\n".join(lines)) from None
+
+
+def write_rank_config(config: RankConfig, path: Path | str) -> None:
+    Path(path).write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def check_layers(
+    model: torch.nn.Module, config: RankConfig, source: str, target_modules: list[str] | None = None
+) -> None:
+    """Every configured layer must be an adaptable layer of ``model``; every target layer needs an entry."""
+    modules = dict(model.named_modules())
+    for name in config.layers:
+        if name not in modules:
+            raise LorascopeError(f"{source}: layer '{name}' does not exist in this model")
+        if type(modules[name]).__name__ not in ADAPTABLE:
+            raise LorascopeError(f"{source}: layer '{name}' is a {type(modules[name]).__name__}, not a linear layer")
+    for target in target_modules or []:
+        for name in modules:
+            if (name == target or name.endswith("." + target)) and name not in config.layers:
+                raise LorascopeError(f"{source}: target layer '{name}' has no entry (it matches target '{target}')")
+
+
+def peft_lora_config(config: RankConfig, **lora_kwargs: Any) -> PeftLoraConfig:
+    """A PEFT ``LoraConfig`` that adapts exactly the configured layers, each with its own r and alpha.
+
+    Layers are matched by their full names, anchored, so no other module can match by suffix.
+    """
+    names = list(config.layers)
+    default_r = Counter(layer.r for layer in config.layers.values()).most_common(1)[0][0]
+    default_alpha = Counter(layer.alpha for layer in config.layers.values()).most_common(1)[0][0]
+    anchored = {name: "^" + re.escape(name) for name in names}  # PEFT prefixes (.*\.)?, which ^ forbids
+    return PeftLoraConfig(
+        r=default_r,
+        lora_alpha=default_alpha,
+        target_modules="|".join(re.escape(name) for name in names),  # a string is matched in full
+        rank_pattern={anchored[n]: layer.r for n, layer in config.layers.items() if layer.r != default_r},
+        alpha_pattern={anchored[n]: layer.alpha for n, layer in config.layers.items() if layer.alpha != default_alpha},
+        **lora_kwargs,
+    )
+
+
+def create_peft_model_from_config(
+    base_model: torch.nn.Module,
+    rank_config_path: Path | str,
+    target_modules: list[str] | None = None,
+    dropout: float = 0.0,
+    task_type: TaskType | str | None = None,
+    modules_to_save: list[str] | None = None,
+) -> PeftModel:
+    """Wrap ``base_model`` with LoRA adapters of the ranks and alphas in a rank config file.
+
+    With ``target_modules``, every layer they match must have an entry in the config.
+    """
+    config = read_rank_config(rank_config_path)
+    check_layers(base_model, config, str(rank_config_path), target_modules)
+    peft_config = peft_lora_config(config, lora_dropout=dropout, task_type=task_type, modules_to_save=modules_to_save)
+    return get_peft_model(base_model, peft_config)
