@@ -69,6 +69,23 @@ def _parser() -> argparse.ArgumentParser:
     sanity.add_argument("--max-steps", type=int, help="optimizer steps allowed (default 100)")
     sanity.add_argument("--min-score", type=float, help="main metric needed on those examples (default 0.95)")
 
+    ranks = commands.add_parser("ranks", help="per-layer LoRA ranks from the spectrum of ΔW between two checkpoints")
+    ranks.add_argument("--base", type=Path, required=True, help="pretrained checkpoint folder (safetensors)")
+    ranks.add_argument("--finetuned", type=Path, required=True, help="fine-tuned checkpoint folder (safetensors)")
+    ranks.add_argument(
+        "--targets", nargs="+", help="module-name suffixes to analyse (default: every 2-D weight but embeddings)"
+    )
+    ranks.add_argument("--energy", type=float, default=0.90, help="share of ΔW's energy the rank keeps (default 0.90)")
+    ranks.add_argument("--min-r", type=int, default=4, help="smallest rank (default 4)")
+    ranks.add_argument("--max-r", type=int, default=64, help="largest rank (default 64)")
+    ranks.add_argument("--smooth", choices=["none", "median", "mean"], default="none", help="over depth (default none)")
+    ranks.add_argument("--budget-r", type=int, help="match the parameter count of uniform LoRA of this rank")
+    ranks.add_argument("--alpha-ratio", type=float, default=2.0, help="alpha = ratio · r on every layer (default 2)")
+    ranks.add_argument(
+        "--method", choices=["randomized", "exact"], default="randomized", help="SVD (default randomized)"
+    )
+    ranks.add_argument("--out", type=Path, default=Path("ranks"), help="output folder (default: ranks)")
+
     results = commands.add_parser("results", help="print a study's table and write results.csv and summary.csv")
     results.add_argument("study_dir", type=Path, help="study folder")
 
@@ -152,6 +169,36 @@ def _sanity(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _ranks(args: argparse.Namespace) -> int:
+    from lorascope.ranks.analysis import allocate, analyze_checkpoints, rank_config, write_analysis
+
+    if not 0 < args.energy <= 1:
+        raise LorascopeError(f"--energy: must be in (0, 1], got {args.energy}")
+    if not 1 <= args.min_r <= args.max_r:
+        raise LorascopeError(f"--min-r/--max-r: need 1 <= min-r <= max-r, got {args.min_r} and {args.max_r}")
+    spectra = analyze_checkpoints(args.base, args.finetuned, args.targets, args.energy, args.method)
+    try:
+        ranks = allocate(spectra, args.min_r, args.max_r, args.smooth, args.budget_r)
+    except ValueError as exc:
+        raise LorascopeError(f"--budget-r: {exc}") from None
+    settings = {
+        k: getattr(args, k) for k in ("energy", "min_r", "max_r", "smooth", "budget_r", "alpha_ratio", "method")
+    }
+    settings["targets"] = args.targets
+    checkpoints = {"base": str(args.base), "finetuned": str(args.finetuned)}
+    config = rank_config(spectra, ranks, args.alpha_ratio, settings, checkpoints)
+    path = write_analysis(args.out, spectra, config)
+    width = max(len(name) for name in spectra)
+    print(f"{'layer':<{width}}  {'shape':>11}  {'r_raw':>5}  {'energy':>6}  {'decay':>6}  {'r':>3}")
+    for name, s in spectra.items():
+        shape = f"{s.shape[0]}x{s.shape[1]}"
+        print(
+            f"{name:<{width}}  {shape:>11}  {s.r_raw:>5}  {s.energy_retained:>6.3f}  {s.decay_rate:>6.3f}  {ranks[name]:>3}"
+        )
+    print(f"{len(spectra)} layers, {config.total_lora_params:,} LoRA parameters; rank config: {path}")
+    return 0
+
+
 def _results(args: argparse.Namespace) -> int:
     from lorascope.studies import format_summary, load_plan, write_tables
 
@@ -182,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "study": _study,
         "sanity": _sanity,
         "results": _results,
+        "ranks": _ranks,
         "demo": _demo,
     }
     try:

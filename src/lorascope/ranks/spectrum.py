@@ -27,7 +27,7 @@ class LayerSpectrum:
     r_raw: int  # smallest rank keeping `energy` of the squared Frobenius norm
     energy_retained: float  # share actually kept by r_raw singular values
     decay_rate: float  # see ``decay_rate``
-    singular_values: list[float]  # the top ones found, largest first
+    singular_values: list[float]  # all that were computed, largest first (the top ones when randomized)
     total_energy: float  # ‖ΔW‖²_F
 
 
@@ -69,7 +69,6 @@ def analyze_delta(
     oversample: int = 10,
     power_iters: int = 2,
     initial_rank: int = 32,
-    top: int = 16,
     seed: int = 0,
 ) -> LayerSpectrum:
     """Spectrum of one ΔW (out × in). ``method: exact`` runs a full float64 SVD."""
@@ -101,6 +100,6 @@ def analyze_delta(
         r_raw=r_raw,
         energy_retained=kept,
         decay_rate=decay_rate(values),
-        singular_values=[float(v) for v in values[:top]],
+        singular_values=[float(v) for v in values],
         total_energy=total if math.isfinite(total) else float("nan"),
     )
