@@ -114,8 +114,9 @@ def _train(args: argparse.Namespace) -> int:
     checked = preflight(cfg)
     out = args.out or Path("runs") / f"{cfg.task}-{cfg.method}-seed{cfg.seed}-{datetime.now():%Y%m%d-%H%M%S}"
     results = run_training(cfg, out, resume=args.resume, checked=checked)
-    metrics = ", ".join(f"{k}={'n/a' if v is None else f'{v:.4f}'}" for k, v in results["metrics"].items())
-    print(f"{cfg.task} {cfg.method} seed {cfg.seed}: {metrics}")
+    from lorascope.training.outputs import format_metrics
+
+    print(f"{cfg.task} {cfg.method} seed {cfg.seed}: {format_metrics(results['metrics'])}")
     print(f"results: {out / 'results.json'}")
     return 0
 

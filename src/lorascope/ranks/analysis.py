@@ -47,11 +47,10 @@ def _read(path: Path, name: str) -> torch.Tensor:
 def _pairs(base: Path, finetuned: Path, targets: list[str] | None) -> Iterator[tuple[str, Path, str, Path, str]]:
     """(module name, base file, base key, fine-tuned file, fine-tuned key) for each 2-D weight in both."""
     base_files, tuned_files = _weight_files(base), _weight_files(finetuned)
-    by_suffix = {key: key for key in base_files}
     for key in tuned_files:
         if not key.endswith(".weight"):
             continue
-        match = by_suffix.get(key) or next((b for b in base_files if key.endswith("." + b)), None)
+        match = key if key in base_files else next((b for b in base_files if key.endswith("." + b)), None)
         if match is None:
             continue
         module = key.removesuffix(".weight")

@@ -57,9 +57,8 @@ def _axes(entries: list[dict]) -> list[str]:
     return keys
 
 
-def run_rows(study_dir: Path, plan: dict) -> list[dict]:
+def run_rows(entries: list[dict]) -> list[dict]:
     """results.csv: one row per distinct run (a baseline shared by several table rows appears once)."""
-    entries = _entries(Path(study_dir), plan)
     metrics, axes = _metric_names(entries), _axes(entries)
     rows, seen = [], set()
     for e in entries:
@@ -94,9 +93,8 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else None
 
 
-def summary_rows(study_dir: Path, plan: dict) -> list[dict]:
+def summary_rows(everything: list[dict], min_score: float) -> list[dict]:
     """summary.csv: per table row (task × method × other axes) the mean and std over finished seeds."""
-    everything = _entries(Path(study_dir), plan)
     entries = [e for e in everything if e["kind"] in ("baseline", "run")]
     sanity = {json.dumps(e["group"], sort_keys=True): e for e in everything if e["kind"] == "sanity"}
     metrics, axes = _metric_names(entries), _axes(entries)
@@ -119,7 +117,7 @@ def summary_rows(study_dir: Path, plan: dict) -> list[dict]:
         for field in ("trainable_params", "train_seconds", "peak_memory_mb"):
             values = [r[field] for r in done if r.get(field) is not None]
             row[f"{field}_mean"], row[f"{field}_std"] = _mean_std(values)
-        row["sanity"], row["sanity_score"] = _sanity(sanity.get(key), plan["sanity"]["min_score"])
+        row["sanity"], row["sanity_score"] = _sanity(sanity.get(key), min_score)
         rows.append(row)
     return rows
 
@@ -144,7 +142,8 @@ def write_tables(study_dir: Path) -> tuple[list[dict], list[dict]]:
     """Write results.csv and summary.csv into the study folder; returns (run rows, summary rows)."""
     study_dir = Path(study_dir)
     plan = load_plan(study_dir)
-    runs, summary = run_rows(study_dir, plan), summary_rows(study_dir, plan)
+    entries = _entries(study_dir, plan)  # every results.json read once
+    runs, summary = run_rows(entries), summary_rows(entries, plan["sanity"]["min_score"])
     _write_csv(study_dir / "results.csv", runs)
     _write_csv(study_dir / "summary.csv", summary)
     return runs, summary

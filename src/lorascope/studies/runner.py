@@ -27,7 +27,7 @@ from transformers import TrainerCallback
 from lorascope.errors import LorascopeError
 from lorascope.studies.sanity import sanity_verdict
 from lorascope.studies.spec import Kind, PlannedRun, Study
-from lorascope.training.outputs import write_json
+from lorascope.training.outputs import format_metrics, write_json
 from lorascope.training.run import preflight, run_training
 
 PHASES: tuple[Kind, ...] = ("baseline", "sanity", "run")
@@ -112,18 +112,17 @@ def prepare_folder(study: Study, out: Path) -> None:
 def describe(study: Study, out: Path) -> str:
     """The plan as a table (``--dry-run``): kind, status on disk, id, label."""
     lines = [f"study {study.name} → {out}"]
+    rows = [(kind, run, run_status(out / run.folder)) for kind in PHASES for run in study.unique(kind)]
     for kind in PHASES:
-        runs = study.unique(kind)
-        statuses = [run_status(out / run.folder) for run in runs]
+        statuses = [status for k, _, status in rows if k == kind]
         counts = ", ".join(
             f"{statuses.count(s)} {s}" for s in ("done", "partial", "failed", "pending") if s in statuses
         )
-        lines.append(f"{len(runs)} {NOUNS[kind]}: {counts or 'none'}")
+        lines.append(f"{len(statuses)} {NOUNS[kind]}: {counts or 'none'}")
     lines.append("")
     lines.append(f"{'kind':<9}{'status':<9}{'id':<12}label")
-    for kind in PHASES:
-        for run in study.unique(kind):
-            lines.append(f"{kind:<9}{run_status(out / run.folder):<9}{run.id:<12}{run.label}")
+    for kind, run, status in rows:
+        lines.append(f"{kind:<9}{status:<9}{run.id:<12}{run.label}")
     return "\n".join(lines)
 
 
@@ -148,11 +147,6 @@ def _record_failure(run: PlannedRun, out: Path, exc: Exception) -> str:
         {"time": _now(), "label": run.label, "error": message, "traceback": traceback.format_exc()},
     )
     return message
-
-
-def _metric_line(results: dict) -> str:
-    metrics = results["metrics"]
-    return ", ".join(f"{k}={'n/a' if v is None else f'{v:.4f}'}" for k, v in metrics.items())
 
 
 class Progress:
@@ -290,7 +284,7 @@ def run_study(
             log.write("done", run, seconds=round(seconds, 3))
             outcome.ran.append(run.id)
             if kind != "baseline":
-                echo(f"  done in {_duration(seconds)}: {_metric_line(results)}")
+                echo(f"  done in {_duration(seconds)}: {format_metrics(results['metrics'])}")
         scored = progress.finished - len(progress.earlier)
         if kind == "baseline" and scored:
             echo(f"baselines: {scored} ({', '.join(study.spec.baselines)}) scored on the evaluation sets")

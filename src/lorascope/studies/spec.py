@@ -13,6 +13,7 @@ import json
 import re
 import typing
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -169,7 +170,7 @@ class PlannedRun:
     seed: int
     config: RunConfig
 
-    @property
+    @cached_property
     def id(self) -> str:
         return run_id(self.config)
 

@@ -22,6 +22,11 @@ def json_safe(metrics: dict[str, float]) -> dict[str, float | None]:
     return {k: None if math.isnan(v) else round(float(v), 6) for k, v in metrics.items()}
 
 
+def format_metrics(metrics: dict[str, float | None]) -> str:
+    """``accuracy=0.8108, f1=n/a`` for a console line."""
+    return ", ".join(f"{k}={'n/a' if v is None else f'{v:.4f}'}" for k, v in metrics.items())
+
+
 def write_predictions(path: Path, records: list[dict], predictions: np.ndarray) -> None:
     """One JSON line per evaluation example: id, gold label, prediction."""
     with path.open("w", encoding="utf-8") as handle:
