@@ -46,6 +46,12 @@ def test_resolved_config_round_trips(tmp_path):
         ("task: sst2\n", [], "model: required key is missing"),
         ("model: m\ntask: sst2\n", ["train.eval_strategy=steps"], "eval_steps is required"),
         ("model: m\ntask: text-classification\n", [], "needs data.train_file"),
+        ("model: m\ntask: sst2\n", ["lora.strategy=fisher", "lora.rank_config=r.json"], "give one of them"),
+        ("model: m\ntask: sst2\n", ["method=adalora", "lora.strategy=svd-energy"], "adalora allocates its own"),
+        ("model: m\ntask: sst2\n", ["lora.strategy=magic"], "lora.strategy:"),
+        ("model: m\ntask: sst2\n", ["ranks.min_r=8", "ranks.max_r=4"], "ranks.min_r must not exceed"),
+        ("model: m\ntask: sst2\n", ["ranks.energy=1.5"], "ranks.energy:"),
+        ("model: m\ntask: sst2\n", ["adalora.tinit=0.5", "adalora.tfinal=0.5"], "tinit + adalora.tfinal"),
         (
             "model: m\ntask: sst2\ndata:\n  columns: {sentense: s}\n",
             [],

@@ -1,4 +1,5 @@
 import csv
+import json
 import subprocess
 import sys
 
@@ -30,10 +31,18 @@ def test_demo_is_a_small_study_that_learns_offline(tmp_path, minilm):
     assert float(summary["lora"]["trainable_params_mean"]) < 0.01 * float(summary["full"]["trainable_params_mean"])
     table = proc.stdout[proc.stdout.index("study demo: mean ± sample std") :]
     assert all(f"\n{m} " in table for m in ("majority", "random", "full", "lora"))
+    assert "the ranks followed the planted answer" in proc.stdout
+    ranks = json.loads((out / "ranks" / "lora_rank_config.json").read_text())
+    assert (
+        ranks["layers"]["model.layers.0.self_attn.q_proj"]["r"]
+        > ranks["layers"]["model.layers.0.self_attn.v_proj"]["r"]
+    )
+    assert (out / "ranks" / "svd" / "r_raw_heatmap.png").is_file()
     # started again, it finds every run done and only prints the table
     again = demo(out)
     assert again.returncode == 0 and "run: 6 of 6 already done, skipped" in again.stdout
-    assert "[run " not in again.stdout
+    assert "[run " not in again.stdout and "brief full fine-tune towards" not in again.stdout
+    assert "the ranks followed the planted answer" in again.stdout
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path):

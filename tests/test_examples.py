@@ -42,3 +42,12 @@ def test_offline_study_passes_preflight_on_the_real_data(monkeypatch, glue_dir, 
         if run.config.seed == 0 and run.kind == "run":
             checked = preflight(run.config)
             assert len(checked.data.train) == 2000
+
+
+def test_the_rank_strategy_study_compares_at_one_budget():
+    study = load_study(ROOT / "examples" / "studies" / "rank_strategies_minilm.yaml")
+    runs = study.of_kind("run")
+    variants = {(r.config.method, r.config.lora.strategy) for r in runs}
+    assert variants == {("lora", "uniform"), ("lora", "svd-energy"), ("lora", "fisher"), ("adalora", "uniform")}
+    assert len(runs) == 4 * 2 * 3 and {r.config.lora.r for r in runs} == {8}
+    assert len({r.id for r in runs}) == len(runs) and not study.of_kind("sanity")  # mode: off, unquoted

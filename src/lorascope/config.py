@@ -16,8 +16,10 @@ from pydantic_core import PydanticCustomError
 from lorascope.errors import LorascopeError
 
 FIELDS = ("text", "text_pair", "label", "id")
-METHODS = ("full", "lora", "majority", "random")
+METHODS = ("full", "lora", "adalora", "majority", "random")
+ADAPTER_METHODS = ("lora", "adalora")
 BASELINE_METHODS = ("majority", "random")
+RANK_STRATEGIES = ("uniform", "svd-energy", "fisher")
 TASK_NAMES = ("sst2", "mrpc", "rte", "stsb", "synthetic", "text-classification", "text-regression")
 
 
@@ -37,6 +39,65 @@ class LoraConfig(_Strict):
     use_rslora: bool = Field(False, description="Rank-stabilised scaling alpha / sqrt(r).")
     bias: Literal["none", "all", "lora_only"] = "none"
     penalty: float = Field(0.0, ge=0, description="λ in the added loss term λ·Σ‖B A‖²_F.")
+    strategy: Literal[RANK_STRATEGIES] = Field(  # type: ignore[valid-type]
+        "uniform",
+        description="uniform: rank r everywhere; svd-energy, fisher: per-layer ranks allocated at the start of "
+        "the run (settings in ranks:), at the parameter budget of uniform rank r.",
+    )
+    rank_config: Path | None = Field(None, description="A lora_rank_config.json giving each layer's r and alpha.")
+
+
+class FinetuneConfig(_Strict):
+    """The brief full fine-tune whose ΔW the svd-energy strategy analyses (not meant to converge)."""
+
+    max_steps: int = Field(200, gt=0, description="Optimizer steps at most.")
+    max_seconds: float | None = Field(None, gt=0, description="Stop after this much training time.")
+    train_samples: int | None = Field(2000, gt=0, description="Stratified subset of the training data.")
+    learning_rate: float = Field(5e-5, gt=0)
+
+
+class RanksConfig(_Strict):
+    """How ``lora.strategy`` svd-energy and fisher allocate ranks (and ``lorascope ranks CONFIG.yaml``)."""
+
+    energy: float = Field(0.90, gt=0, le=1, description="Share of ΔW's spectral energy the ranks keep.")
+    energy_scope: Literal["global", "layer"] = Field(
+        "global", description="global: the share of all layers' ΔW energy together; layer: each layer's own."
+    )
+    min_r: int = Field(4, gt=0)
+    max_r: int = Field(64, gt=0)
+    smooth: Literal["none", "median", "mean"] = Field("none", description="Over depth, per module type.")
+    match_budget: bool = Field(True, description="Rescale to the LoRA parameter count of uniform rank lora.r.")
+    alpha_ratio: float | None = Field(None, gt=0, description="alpha = ratio · r; null: lora.alpha / lora.r.")
+    svd: Literal["randomized", "exact"] = "randomized"
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+    fisher_samples: int = Field(64, gt=0, description="Training examples whose gradients estimate the Fisher.")
+    save_delta: list[str] = Field(
+        default_factory=list, description="Layers whose ΔW is saved to svd/delta.safetensors."
+    )
+
+    @model_validator(mode="after")
+    def _rank_bounds(self) -> RanksConfig:
+        if self.min_r > self.max_r:
+            raise PydanticCustomError("cross_key", "ranks.min_r must not exceed ranks.max_r")
+        return self
+
+
+class AdaLoraConfig(_Strict):
+    """AdaLoRA (``method: adalora``): PEFT's, ranks pruned during training to an average of ``lora.r``."""
+
+    init_r: int | None = Field(None, gt=0, description="Starting rank per layer; null: ⌈1.5 · lora.r⌉.")
+    tinit: float = Field(0.1, ge=0, lt=1, description="Share of the steps trained before ranks are pruned.")
+    tfinal: float = Field(0.2, ge=0, lt=1, description="Share of the steps trained at the final ranks.")
+    delta_t: int = Field(10, gt=0, description="Steps between two reallocations.")
+    beta1: float = Field(0.85, gt=0, lt=1)
+    beta2: float = Field(0.85, gt=0, lt=1)
+    orth_reg_weight: float = Field(0.5, ge=0)
+
+    @model_validator(mode="after")
+    def _room_to_prune(self) -> AdaLoraConfig:
+        if self.tinit + self.tfinal >= 1:
+            raise PydanticCustomError("cross_key", "adalora.tinit + adalora.tfinal must be below 1")
+        return self
 
 
 class UnfreezeConfig(_Strict):
@@ -114,9 +175,11 @@ class RunConfig(_Strict):
     max_train_samples: int | None = Field(None, gt=0, description="Stratified subset of train.")
     max_eval_samples: int | None = Field(None, gt=0, description="Stratified subset of dev.")
     method: Literal[METHODS] = Field(  # type: ignore[valid-type]
-        "lora", description="full, lora, or a baseline that trains nothing: majority, random."
+        "lora", description="full, lora, adalora, or a baseline that trains nothing: majority, random."
     )
     lora: LoraConfig = Field(default_factory=LoraConfig)
+    ranks: RanksConfig = Field(default_factory=RanksConfig)
+    adalora: AdaLoraConfig = Field(default_factory=AdaLoraConfig)
     unfreeze: UnfreezeConfig = Field(default_factory=UnfreezeConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     seed: int = 42
@@ -126,6 +189,14 @@ class RunConfig(_Strict):
     def _files_for_generic_tasks(self) -> RunConfig:
         if self.task.startswith("text-") and (self.data.train_file is None or self.data.eval_file is None):
             raise PydanticCustomError("cross_key", f"task '{self.task}' needs data.train_file and data.eval_file")
+        if self.lora.rank_config is not None and self.lora.strategy != "uniform":
+            raise PydanticCustomError(
+                "cross_key", "lora.rank_config and lora.strategy both choose the ranks; give one of them"
+            )
+        if self.method == "adalora" and (self.lora.rank_config is not None or self.lora.strategy != "uniform"):
+            raise PydanticCustomError(
+                "cross_key", "method adalora allocates its own ranks; drop lora.rank_config and lora.strategy"
+            )
         return self
 
     def resolved(self) -> RunConfig:

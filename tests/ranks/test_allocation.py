@@ -3,7 +3,14 @@ import itertools
 import numpy as np
 import pytest
 
-from lorascope.ranks.allocation import clip_ranks, lora_parameters, match_budget, module_type, smooth_ranks
+from lorascope.ranks.allocation import (
+    clip_ranks,
+    global_counts,
+    lora_parameters,
+    match_budget,
+    module_type,
+    smooth_ranks,
+)
 
 
 def test_module_type_and_depth():
@@ -80,3 +87,38 @@ def test_budget_agrees_with_brute_force_on_small_cases():
 def test_a_budget_below_the_floor_is_rejected():
     with pytest.raises(ValueError, match="below min_r"):
         match_budget({"a": 3}, {"a": (8, 8)}, 2, 4, 64)
+
+
+def _brute_force_global(values: dict[str, list[float]], energy: float) -> dict[str, int]:
+    """The smallest set of (layer, value) pairs keeping the share, found by trying every size."""
+    pairs = [(v, n) for n, vs in values.items() for v in vs]
+    total = sum(v * v for v, _ in pairs)
+    for size in range(len(pairs) + 1):
+        best = sorted(pairs, key=lambda p: -p[0])[:size]  # for a given size the largest values keep the most
+        if sum(v * v for v, _ in best) >= energy * total - 1e-12:
+            return {n: sum(1 for _, m in best if m == n) for n in values}
+    raise AssertionError("unreachable")
+
+
+def test_global_counts_take_the_largest_values_across_layers():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        values = {
+            f"layer{i}": sorted(rng.exponential(1.0, rng.integers(1, 8)).tolist(), reverse=True) for i in range(4)
+        }
+        energies = {n: sum(v * v for v in vs) for n, vs in values.items()}
+        energy = float(rng.uniform(0.2, 1.0))
+        counts, short = global_counts(values, energies, dict.fromkeys(values, True), energy)
+        assert counts == _brute_force_global(values, energy) and short == []
+    # a big layer and a quiet one: the quiet layer gets nothing, whatever its own spectrum looks like
+    counts, _ = global_counts(
+        {"big": [10.0, 9.0], "quiet": [0.1, 0.1]}, {"big": 181, "quiet": 0.02}, {"big": True, "quiet": True}, 0.9
+    )
+    assert counts == {"big": 2, "quiet": 0}
+
+
+def test_global_counts_flag_layers_whose_uncomputed_values_may_belong():
+    values = {"a": [5.0, 4.0], "b": [1.0]}
+    energies = {"a": 41.0 + 16.0, "b": 1.0}  # a has more values than computed: 16 more units of energy
+    counts, short = global_counts(values, energies, {"a": False, "b": True}, 0.9)
+    assert counts == {"a": 2, "b": 1} and short == ["a"]

@@ -9,7 +9,7 @@ import lorascope
 from lorascope.errors import LorascopeError
 from lorascope.models.tiny import tiny_config_and_tokenizer
 from lorascope.ranks.allocation import lora_parameters
-from lorascope.ranks.analysis import allocate, analyze_checkpoints, rank_config
+from lorascope.ranks.analysis import allocate, analyze_checkpoints, rank_config, raw_ranks
 from lorascope.ranks.rank_config import write_rank_config
 
 PLANTED = {
@@ -62,18 +62,23 @@ def test_planted_ranks_are_recovered_from_two_checkpoints(checkpoints):
 def test_ranks_and_config_from_the_spectra_build_a_model(checkpoints, tmp_path):
     base, tuned = checkpoints
     spectra = analyze_checkpoints(base, tuned, targets=["q_proj", "up_proj"], energy=0.99)
-    ranks = allocate(spectra, min_r=2, max_r=16)
+    planted = {f"model.{k}": v for k, v in PLANTED.items()}
+    for scope in ("layer", "global"):  # equal planted singular values: both scopes recover the ranks
+        assert raw_ranks(spectra, 0.99, scope) == planted
+    shapes = {n: s.shape for n, s in spectra.items()}
+    ranks = allocate(raw_ranks(spectra, 0.99, "global"), shapes, min_r=2, max_r=16)
     assert ranks == {
         "model.layers.0.self_attn.q_proj": 3,
         "model.layers.1.self_attn.q_proj": 9,
         "model.layers.0.mlp.up_proj": 16,
         "model.layers.1.mlp.up_proj": 2,
     }
-    budget = allocate(spectra, min_r=2, max_r=32, budget_r=8)
-    shapes = {n: s.shape for n, s in spectra.items()}
+    budget = allocate(planted, shapes, min_r=2, max_r=32, budget_r=8)
     spent = sum(lora_parameters(budget[n], shapes[n]) for n in shapes)
     assert spent <= sum(lora_parameters(8, s) for s in shapes.values())
-    config = rank_config(spectra, ranks, 2.0, {"energy": 0.99}, {"base": str(base), "finetuned": str(tuned)})
+    config = rank_config(
+        "svd-energy", shapes, ranks, 2.0, {"energy": 0.99}, {"base": str(base), "finetuned": str(tuned)}, spectra
+    )
     assert config.total_lora_params == sum(lora_parameters(ranks[n], shapes[n]) for n in shapes)
     path = tmp_path / "lora_rank_config.json"
     write_rank_config(config, path)
@@ -131,5 +136,7 @@ def test_the_ranks_command_writes_the_config_and_the_spectra(checkpoints, tmp_pa
     assert config["settings"]["energy"] == 0.99 and config["checkpoints"]["base"] == str(base)
     raw = json.loads((out / "svd" / "singular_values.json").read_text())
     assert len(raw["model.layers.0.mlp.up_proj"]["singular_values"]) > 16
+    for figure in ("decay.png", "r_raw_heatmap.png"):
+        assert (out / "svd" / figure).read_bytes().startswith(b"\x89PNG")
     assert main(["ranks", "--base", str(base), "--finetuned", str(tuned), "--energy", "2"]) == 2
     assert "--energy: must be in (0, 1]" in capsys.readouterr().err

@@ -21,6 +21,8 @@ EXAMPLES = """examples:
   lorascope study examples/studies/glue_bert_base.yaml --out studies/glue   # start, or continue
   lorascope sanity examples/sst2_lora.yaml         # can this setup overfit 64 training examples?
   lorascope results studies/glue                   # the table: mean ± std over seeds
+  lorascope ranks examples/ranks_minilm_sst2.yaml  # per-layer ranks: brief fine-tune, SVD of ΔW
+  lorascope ranks --base PRETRAINED --finetuned FINETUNED --budget-r 8   # ranks from two checkpoints
 """
 
 
@@ -69,13 +71,24 @@ def _parser() -> argparse.ArgumentParser:
     sanity.add_argument("--max-steps", type=int, help="optimizer steps allowed (default 100)")
     sanity.add_argument("--min-score", type=float, help="main metric needed on those examples (default 0.95)")
 
-    ranks = commands.add_parser("ranks", help="per-layer LoRA ranks from the spectrum of ΔW between two checkpoints")
-    ranks.add_argument("--base", type=Path, required=True, help="pretrained checkpoint folder (safetensors)")
-    ranks.add_argument("--finetuned", type=Path, required=True, help="fine-tuned checkpoint folder (safetensors)")
+    ranks = commands.add_parser(
+        "ranks",
+        help="per-layer LoRA ranks: from a run config (brief fine-tune or Fisher), or from two checkpoints",
+        description="lorascope ranks CONFIG.yaml [key=value ...]: allocate ranks as the config's lora.strategy "
+        "does (settings under ranks:). lorascope ranks --base DIR --finetuned DIR: ranks from the spectrum of "
+        "ΔW between two existing checkpoints.",
+    )
+    ranks.add_argument("config", type=Path, nargs="?", help="run config (YAML) whose lora.strategy allocates ranks")
+    ranks.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override config keys")
+    ranks.add_argument("--base", type=Path, help="pretrained checkpoint folder (safetensors)")
+    ranks.add_argument("--finetuned", type=Path, help="fine-tuned checkpoint folder (safetensors)")
     ranks.add_argument(
         "--targets", nargs="+", help="module-name suffixes to analyse (default: every 2-D weight but embeddings)"
     )
     ranks.add_argument("--energy", type=float, default=0.90, help="share of ΔW's energy the rank keeps (default 0.90)")
+    ranks.add_argument(
+        "--scope", choices=["global", "layer"], default="global", help="share of all layers' energy or each layer's"
+    )
     ranks.add_argument("--min-r", type=int, default=4, help="smallest rank (default 4)")
     ranks.add_argument("--max-r", type=int, default=64, help="largest rank (default 64)")
     ranks.add_argument("--smooth", choices=["none", "median", "mean"], default="none", help="over depth (default none)")
@@ -84,7 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     ranks.add_argument(
         "--method", choices=["randomized", "exact"], default="randomized", help="SVD (default randomized)"
     )
-    ranks.add_argument("--out", type=Path, default=Path("ranks"), help="output folder (default: ranks)")
+    ranks.add_argument(
+        "--out", type=Path, help="output folder (default: ranks, or ranks/<task>-<strategy> for a config)"
+    )
 
     results = commands.add_parser("results", help="print a study's table and write results.csv and summary.csv")
     results.add_argument("study_dir", type=Path, help="study folder")
@@ -171,33 +186,58 @@ def _sanity(args: argparse.Namespace) -> int:
 
 
 def _ranks(args: argparse.Namespace) -> int:
-    from lorascope.ranks.analysis import allocate, analyze_checkpoints, rank_config, write_analysis
+    from lorascope.ranks.rank_config import format_ranks, read_rank_config
+
+    if args.config is not None:
+        if args.base or args.finetuned:
+            raise LorascopeError("give either a run config or --base and --finetuned, not both")
+        path = _ranks_from_config(args)
+    elif args.base is None or args.finetuned is None:
+        raise LorascopeError("give a run config, or both --base and --finetuned")
+    else:
+        path = _ranks_from_checkpoints(args)
+    print(format_ranks(read_rank_config(path)))
+    print(f"rank config: {path}")
+    return 0
+
+
+def _ranks_from_config(args: argparse.Namespace) -> Path:
+    from lorascope.config import load_config
+    from lorascope.ranks.strategies import allocate_ranks
+    from lorascope.training import preflight
+
+    cfg = load_config(args.config, args.overrides)
+    if cfg.method != "lora" or cfg.lora.rank_config is not None:
+        raise LorascopeError(f"{args.config}: ranks are allocated for method lora without lora.rank_config")
+    checked = preflight(cfg)
+    out = args.out or Path("ranks") / f"{cfg.task}-{cfg.lora.strategy}"
+    (Path(out)).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+    return allocate_ranks(cfg, out, checked.data, checked.lora_targets or [], checked.model_config)
+
+
+def _ranks_from_checkpoints(args: argparse.Namespace) -> Path:
+    from lorascope.ranks.analysis import allocate, analyze_checkpoints, rank_config, raw_ranks, write_analysis
 
     if not 0 < args.energy <= 1:
         raise LorascopeError(f"--energy: must be in (0, 1], got {args.energy}")
     if not 1 <= args.min_r <= args.max_r:
         raise LorascopeError(f"--min-r/--max-r: need 1 <= min-r <= max-r, got {args.min_r} and {args.max_r}")
-    spectra = analyze_checkpoints(args.base, args.finetuned, args.targets, args.energy, args.method)
+    spectra = analyze_checkpoints(args.base, args.finetuned, args.targets, args.energy, args.method, args.scope)
+    raw = raw_ranks(spectra, args.energy, args.scope)
+    shapes = {n: s.shape for n, s in spectra.items()}
     try:
-        ranks = allocate(spectra, args.min_r, args.max_r, args.smooth, args.budget_r)
+        ranks = allocate(raw, shapes, args.min_r, args.max_r, args.smooth, args.budget_r)
     except ValueError as exc:
         raise LorascopeError(f"--budget-r: {exc}") from None
-    settings = {
-        k: getattr(args, k) for k in ("energy", "min_r", "max_r", "smooth", "budget_r", "alpha_ratio", "method")
-    }
-    settings["targets"] = args.targets
+    names = ("energy", "scope", "min_r", "max_r", "smooth", "budget_r", "alpha_ratio", "method", "targets")
+    settings = {k: getattr(args, k) for k in names}
     checkpoints = {"base": str(args.base), "finetuned": str(args.finetuned)}
-    config = rank_config(spectra, ranks, args.alpha_ratio, settings, checkpoints)
-    path = write_analysis(args.out, spectra, config)
-    width = max(len(name) for name in spectra)
-    print(f"{'layer':<{width}}  {'shape':>11}  {'r_raw':>5}  {'energy':>6}  {'decay':>6}  {'r':>3}")
-    for name, s in spectra.items():
-        shape = f"{s.shape[0]}x{s.shape[1]}"
-        print(
-            f"{name:<{width}}  {shape:>11}  {s.r_raw:>5}  {s.energy_retained:>6.3f}  {s.decay_rate:>6.3f}  {ranks[name]:>3}"
-        )
-    print(f"{len(spectra)} layers, {config.total_lora_params:,} LoRA parameters; rank config: {path}")
-    return 0
+    global_ranks = raw if args.scope == "global" else None
+    config = rank_config(
+        "svd-energy", shapes, ranks, args.alpha_ratio, settings, checkpoints, spectra, global_ranks=global_ranks
+    )
+    return write_analysis(args.out or Path("ranks"), config, spectra)
 
 
 def _results(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPP
 
 from lorascope.config import LoraConfig
 from lorascope.errors import LorascopeError
+from lorascope.ranks.rank_config import ADAPTABLE, RankConfig, peft_lora_config
 
 # PEFT's table, plus families it leaves out.
 EXTRA_DEFAULT_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
@@ -22,7 +23,7 @@ def _matches(module_name: str, target: str) -> bool:
 
 def adaptable_names(model: torch.nn.Module) -> list[str]:
     """Short names of the linear-like layers LoRA can adapt (for error messages)."""
-    kinds = ("Linear", "Conv1D", "Embedding")
+    kinds = (*ADAPTABLE, "Embedding")
     return sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ in kinds and n})
 
 
@@ -49,25 +50,61 @@ def resolve_targets(model: torch.nn.Module, cfg: LoraConfig) -> list[str]:
     return list(targets)
 
 
+def target_layers(model: torch.nn.Module, targets: list[str]) -> dict[str, torch.nn.Module]:
+    """Full name -> module for every linear-like layer a target names (by name or name suffix), in model order."""
+    return {
+        name: module
+        for name, module in model.named_modules()
+        if type(module).__name__ in ADAPTABLE and any(_matches(name, t) for t in targets)
+    }
+
+
 def apply_lora(
-    model: torch.nn.Module, cfg: LoraConfig, targets: list[str], head: str, fully_trained: list[str] | None = None
+    model: torch.nn.Module,
+    cfg: LoraConfig,
+    targets: list[str],
+    head: str,
+    fully_trained: list[str] | None = None,
+    rank_config: RankConfig | None = None,
 ) -> PeftModel:
-    """Wrap ``model`` with LoRA adapters.
+    """Wrap ``model`` with LoRA adapters: rank ``cfg.r`` on every target, or each layer's r and
+    alpha from a ``rank_config``.
 
     The task head and the ``fully_trained`` base modules (scheduled unfreezing) become PEFT
     ``modules_to_save``: trainable copies that are saved with the adapter and its checkpoints.
     """
-    peft_config = PeftLoraConfig(
-        task_type=HEAD_TASK_TYPES[head],
-        r=cfg.r,
-        lora_alpha=cfg.alpha,
-        lora_dropout=cfg.dropout,
-        target_modules=targets,
-        use_rslora=cfg.use_rslora,
-        bias=cfg.bias,
-        modules_to_save=list(fully_trained) if fully_trained else None,
-    )
+    common = {
+        "task_type": HEAD_TASK_TYPES[head],
+        "lora_dropout": cfg.dropout,
+        "use_rslora": cfg.use_rslora,
+        "bias": cfg.bias,
+        "modules_to_save": list(fully_trained) if fully_trained else None,
+    }
+    if rank_config is not None:
+        return get_peft_model(model, peft_lora_config(rank_config, **common))
+    peft_config = PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, target_modules=targets, **common)
     return get_peft_model(model, peft_config)
+
+
+def adapter_parameters(model: torch.nn.Module) -> int:
+    """LoRA parameters the adapters use: Σ r · (in + out) over adapted layers. An AdaLoRA layer
+    counts the ranks its last allocation kept (``init_r`` before the first allocation)."""
+    patterns = {
+        adapter: getattr(config, "rank_pattern", None) or {}
+        for adapter, config in getattr(model, "peft_config", {}).items()
+    }
+    total = 0
+    for name, module in model.named_modules():
+        lora_a, lora_e = getattr(module, "lora_A", None), getattr(module, "lora_E", None)
+        for adapter in getattr(module, "active_adapters", []) if lora_a is not None else []:
+            if isinstance(lora_e, torch.nn.ParameterDict) and adapter in lora_e:  # AdaLoRA: ΔW = P Λ Q
+                inner = name.removeprefix("base_model.model.")
+                mask = next((m for k, m in patterns.get(adapter, {}).items() if k.startswith(f"{inner}.lora_E")), None)
+                rank = sum(mask) if mask is not None else lora_e[adapter].shape[0]
+                total += rank * (lora_a[adapter].shape[1] + module.lora_B[adapter].shape[0])
+            elif isinstance(lora_a, torch.nn.ModuleDict) and adapter in lora_a:
+                total += lora_a[adapter].weight.numel() + module.lora_B[adapter].weight.numel()
+    return total
 
 
 def lora_factors(model: torch.nn.Module) -> list[tuple[str, torch.Tensor, torch.Tensor]]:

@@ -30,6 +30,29 @@ def lora_parameters(rank: int, shape: tuple[int, int]) -> int:
     return rank * (shape[0] + shape[1])
 
 
+def global_counts(
+    values: dict[str, list[float]], energies: dict[str, float], complete: dict[str, bool], energy: float
+) -> tuple[dict[str, int], list[str]]:
+    """Per layer, how many of its singular values belong to the smallest set, across all layers and
+    largest first, that keeps ``energy`` of the total energy of every layer's ΔW together.
+
+    ``values`` are each layer's computed singular values (largest first), ``energies`` the exact
+    ‖ΔW‖²_F, ``complete`` whether every singular value was computed. Also returns the layers whose
+    count may be short because all their computed values were taken and more exist.
+    """
+    target = energy * sum(energies.values())
+    ranked = sorted(((v * v, name) for name, vs in values.items() for v in vs), key=lambda item: -item[0])
+    counts = dict.fromkeys(values, 0)
+    kept = 0.0
+    for squared, name in ranked:
+        if kept >= target * (1 - 1e-12):
+            break
+        kept += squared
+        counts[name] += 1
+    short = [n for n in values if not complete[n] and counts[n] == len(values[n]) and counts[n] > 0]
+    return counts, short
+
+
 def clip_ranks(ranks: dict[str, int], min_r: int, max_r: int) -> dict[str, int]:
     if not 1 <= min_r <= max_r:
         raise ValueError(f"need 1 <= min_r <= max_r, got min_r={min_r}, max_r={max_r}")

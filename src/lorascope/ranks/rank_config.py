@@ -40,6 +40,8 @@ class LayerRank(BaseModel):
     decay_rate: float | None = None
     shape: tuple[int, int] | None = None
     singular_values: list[float] = Field(default_factory=list)
+    r_global: int | None = None
+    importance: float | None = None
 
 
 class RankConfig(BaseModel):
@@ -71,6 +73,34 @@ def read_rank_config(path: Path | str) -> RankConfig:
 
 def write_rank_config(config: RankConfig, path: Path | str) -> None:
     Path(path).write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def format_ranks(config: RankConfig) -> str:
+    """One line per layer: shape, the evidence behind its rank, and the rank."""
+    layers = config.layers
+    width = max(len(name) for name in layers)
+    columns = [
+        c
+        for c in ("r_raw", "r_global", "importance", "energy_retained")
+        if any(getattr(layer, c) is not None for layer in layers.values())
+    ]
+    lines = [
+        f"{'layer':<{width}}  {'shape':>11}" + "".join(f"  {c:>10}" for c in columns) + f"  {'r':>4}  {'alpha':>6}"
+    ]
+    for name, layer in layers.items():
+        shape = f"{layer.shape[0]}x{layer.shape[1]}" if layer.shape else "?"
+        cells = ""
+        for c in columns:
+            value = getattr(layer, c)
+            cells += (
+                f"  {'—':>10}"
+                if value is None
+                else (f"  {value:>10}" if isinstance(value, int) else f"  {value:>10.4f}")
+            )
+        lines.append(f"{name:<{width}}  {shape:>11}{cells}  {layer.r:>4}  {layer.alpha:>6g}")
+    total = f", {config.total_lora_params:,} LoRA parameters" if config.total_lora_params is not None else ""
+    lines.append(f"{len(layers)} layers, strategy {config.strategy}{total}")
+    return "\n".join(lines)
 
 
 def check_layers(

@@ -73,6 +73,8 @@ def run_rows(entries: list[dict]) -> list[dict]:
             "main_metric",
             "model",
             "trainable_params",
+            "lora_params",
+            "rank_strategy",
             "total_params",
             "eval_examples",
             "train_seconds",
@@ -114,7 +116,7 @@ def summary_rows(everything: list[dict], min_score: float) -> list[dict]:
             values = [r["metrics"][m] for r in done if r["metrics"].get(m) is not None]
             row[f"{m}_mean"], row[f"{m}_std"] = _mean_std(values)
             row[f"{m}_n"] = len(values)
-        for field in ("trainable_params", "train_seconds", "peak_memory_mb"):
+        for field in ("trainable_params", "lora_params", "train_seconds", "peak_memory_mb"):
             values = [r[field] for r in done if r.get(field) is not None]
             row[f"{field}_mean"], row[f"{field}_std"] = _mean_std(values)
         row["sanity"], row["sanity_score"] = _sanity(sanity.get(key), min_score)
@@ -170,13 +172,18 @@ def format_summary(summary: list[dict], name: str = "") -> str:
         shown = [m for m in metrics if any(r[f"{m}_n"] for r in rows)]
         parts = [str(v) if k == "task" else f"{k}={v}" for k, v in zip(axis_keys, block_key, strict=True) if v != ""]
         width = max(len(str(r["method"])) for r in rows) + 2
+        with_lora = any(r["lora_params_mean"] is not None for r in rows)
         lines += ["", " · ".join(parts)]
         lines.append(
-            f"{'method':<{width}}{''.join(f'{m:>17}' for m in shown)}{'trainable':>13}{'train s':>10}{'peak MB':>9}{'n':>6}  sanity"
+            f"{'method':<{width}}{''.join(f'{m:>17}' for m in shown)}{'trainable':>13}"
+            + (f"{'LoRA params':>13}" if with_lora else "")
+            + f"{'train s':>10}{'peak MB':>9}{'n':>6}  sanity"
         )
         for r in rows:
             cells = "".join(f"{_cell(r[f'{m}_mean'], r[f'{m}_std']):>17}" for m in shown)
-            trainable = _number(r["trainable_params_mean"], "{:,.0f}")
+            sizes = f"{_number(r['trainable_params_mean'], '{:,.0f}'):>13}"
+            if with_lora:
+                sizes += f"{_number(r['lora_params_mean'], '{:,.0f}'):>13}"
             seconds = _number(r["train_seconds_mean"], "{:.1f}")
             memory = _number(r["peak_memory_mb_mean"], "{:,.0f}")
             count = f"{r['seeds_done']}/{r['seeds_planned']}"
@@ -184,7 +191,7 @@ def format_summary(summary: list[dict], name: str = "") -> str:
             if r["failed"]:
                 flags += f"  {r['failed']} run(s) FAILED"
             lines.append(
-                f"{str(r['method']):<{width}}{cells}{trainable:>13}{seconds:>10}{memory:>9}{count:>6}  {flags.strip()}".rstrip()
+                f"{str(r['method']):<{width}}{cells}{sizes}{seconds:>10}{memory:>9}{count:>6}  {flags.strip()}".rstrip()
             )
     return "\n".join(lines)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lorascope.config import RunConfig, _Strict, parse_config
 
@@ -18,6 +18,11 @@ class SanityConfig(_Strict):
     train_samples: int = Field(64, gt=0, description="Training examples to overfit (a stratified subset).")
     max_steps: int = Field(100, gt=0, description="Optimizer steps allowed.")
     min_score: float = Field(0.95, description="Pass when the main metric on those examples reaches this.")
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML 1.1 reads an unquoted off as false
 
 
 def sanity_config(cfg: RunConfig, sanity: SanityConfig) -> RunConfig:

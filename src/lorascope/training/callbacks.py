@@ -56,3 +56,20 @@ class TrainClock(TrainerCallback, ExportableState):
 
     def state(self) -> dict:
         return {"args": {"seconds_before": self.seconds()}, "attributes": {}}
+
+
+class TimeLimit(TrainerCallback):
+    """Stops training once ``seconds`` of training time have passed (checked after every step)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._started = time.perf_counter()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._started = time.perf_counter()
+        return control
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.perf_counter() - self._started >= self.seconds:
+            control.should_training_stop = True
+        return control

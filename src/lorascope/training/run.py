@@ -35,13 +35,16 @@ from transformers import (
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from lorascope.config import BASELINE_METHODS, RunConfig, load_config
+from lorascope.config import ADAPTER_METHODS, BASELINE_METHODS, RunConfig, load_config
 from lorascope.data.tasks import TaskData, load_task_data
 from lorascope.errors import LorascopeError
+from lorascope.methods.adalora import AdaLoraAllocation, apply_adalora, planned_steps
 from lorascope.methods.baselines import baseline_predictions
-from lorascope.methods.lora import apply_lora, resolve_targets
+from lorascope.methods.lora import adapter_parameters, apply_lora, resolve_targets
 from lorascope.methods.unfreeze import ScheduledUnfreeze, check_unfreeze_modules, scheduled_parameters
 from lorascope.models.loading import count_parameters, load_model, load_model_config, load_tokenizer, skeleton
+from lorascope.ranks.rank_config import FILE_NAME, RankConfig, check_layers, read_rank_config, write_rank_config
+from lorascope.ranks.strategies import allocate_ranks
 from lorascope.training.callbacks import JsonlLog, QuietProgress, TrainClock, truncate_log
 from lorascope.training.environment import choose_precision, environment, peak_memory_mb, reset_peak_memory
 from lorascope.training.outputs import json_safe, write_json, write_predictions
@@ -67,7 +70,10 @@ def preflight(cfg: RunConfig) -> Preflight:
         return Preflight(data, None, None, [])
     config = load_model_config(cfg.model, data.task.num_labels, data.task.label_names, cfg.trust_remote_code)
     model_skeleton = skeleton(config, data.task.head)
-    targets = resolve_targets(model_skeleton, cfg.lora) if cfg.method == "lora" else None
+    targets = resolve_targets(model_skeleton, cfg.lora) if cfg.method in ADAPTER_METHODS else None
+    if cfg.lora.rank_config is not None and cfg.method == "lora":
+        source = str(cfg.lora.rank_config)
+        check_layers(model_skeleton, read_rank_config(cfg.lora.rank_config), f"lora.rank_config {source}", targets)
     unfreeze = check_unfreeze_modules(model_skeleton, cfg.unfreeze.modules, targets)
     return Preflight(data, config, targets, unfreeze)
 
@@ -116,6 +122,9 @@ def _differing_keys(new: dict, old: dict, prefix: str = "") -> list[str]:
 def _training_arguments(cfg: RunConfig, out: Path, precision: str, main_metric: str) -> TrainingArguments:
     t = cfg.train
     steps = t.eval_strategy == "steps"
+    # PEFT saves AdaLoRA adapters pruned to their current ranks, which cannot be loaded back into
+    # the training model: AdaLoRA keeps no checkpoints and reports its final model.
+    checkpoints = cfg.method != "adalora"
     return TrainingArguments(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=t.epochs,
@@ -132,10 +141,10 @@ def _training_arguments(cfg: RunConfig, out: Path, precision: str, main_metric: 
         fp16=precision == "fp16",
         eval_strategy=t.eval_strategy,
         eval_steps=t.eval_steps if steps else None,
-        save_strategy=t.eval_strategy,
+        save_strategy=t.eval_strategy if checkpoints else "no",
         save_steps=t.eval_steps if steps else None,
         save_total_limit=2,
-        load_best_model_at_end=True,
+        load_best_model_at_end=checkpoints,
         metric_for_best_model=main_metric,
         greater_is_better=True,
         logging_steps=t.logging_steps,
@@ -182,6 +191,8 @@ def _run_baseline(cfg: RunConfig, out: Path, checked: Preflight, env: dict) -> d
         best_checkpoint=None,
         trainable_params=0,
         total_params=0,
+        lora_params=None,
+        rank_strategy=None,
         steps=0,
         epochs=0.0,
         train_seconds=round(time.perf_counter() - started, 3),
@@ -191,6 +202,29 @@ def _run_baseline(cfg: RunConfig, out: Path, checked: Preflight, env: dict) -> d
     )
     write_json(out / "results.json", results | env)
     return results | env
+
+
+def _rank_config(cfg: RunConfig, out: Path, checked: Preflight) -> RankConfig | None:
+    """The per-layer ranks of a LoRA run: its ``lora.rank_config`` (copied into the run folder for
+    the record), or the ranks its ``lora.strategy`` allocates into ``out/ranks``; None for rank ``lora.r``."""
+    if cfg.method != "lora":
+        return None
+    if cfg.lora.rank_config is not None:
+        config = read_rank_config(cfg.lora.rank_config)
+        write_rank_config(config, out / FILE_NAME)
+        return config
+    if cfg.lora.strategy == "uniform":
+        return None
+    targets = checked.lora_targets or []
+    return read_rank_config(allocate_ranks(cfg, out / "ranks", checked.data, targets, checked.model_config))
+
+
+def _strategy_name(cfg: RunConfig) -> str | None:
+    if cfg.method == "adalora":
+        return "adalora"
+    if cfg.method != "lora":
+        return None
+    return "file" if cfg.lora.rank_config is not None else cfg.lora.strategy
 
 
 def run_training(
@@ -219,12 +253,17 @@ def run_training(
         log_path.unlink(missing_ok=True)
 
     task, data = checked.data.task, checked.data
+    ranks = _rank_config(cfg, out, checked)
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model, cfg.trust_remote_code)
     model = load_model(cfg.model, checked.model_config, tokenizer, task.head, cfg.trust_remote_code)
-    if cfg.method == "lora":
-        model = apply_lora(model, cfg.lora, checked.lora_targets, task.head, checked.unfreeze_modules)
     extra: list[TrainerCallback] = [JsonlLog(log_path), TrainClock()]
+    if cfg.method == "lora":
+        model = apply_lora(model, cfg.lora, checked.lora_targets, task.head, checked.unfreeze_modules, ranks)
+    elif cfg.method == "adalora":
+        steps = planned_steps(cfg, len(data.train))
+        model = apply_adalora(model, cfg, checked.lora_targets, task.head, steps, checked.unfreeze_modules)
+        extra.append(AdaLoraAllocation(cfg))
     scheduled = {}
     if checked.unfreeze_modules:
         scheduled = scheduled_parameters(model, checked.unfreeze_modules)
@@ -260,7 +299,7 @@ def run_training(
     metrics = task.score(predictions, np.array([r["label"] for r in data.eval]))
     write_predictions(out / "eval_predictions.jsonl", data.eval, predictions)
 
-    artifact = out / ("adapter" if cfg.method == "lora" else "model")
+    artifact = out / ("adapter" if cfg.method in ADAPTER_METHODS else "model")
     if cfg.train.save_model:
         trainer.model.save_pretrained(artifact, safe_serialization=True)
         tokenizer.save_pretrained(artifact)
@@ -274,6 +313,8 @@ def run_training(
             best_checkpoint=Path(best).name if best else None,
             trainable_params=trainable,
             total_params=total,
+            lora_params=adapter_parameters(trainer.model) if cfg.method in ADAPTER_METHODS else None,
+            rank_strategy=_strategy_name(cfg),
             steps=trainer.state.global_step,
             epochs=trainer.state.epoch,
             train_seconds=round(train_seconds, 3),

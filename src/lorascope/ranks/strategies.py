@@ -1,0 +1,210 @@
+"""Rank strategies: one interface, a registry, each selectable by name (``lora.strategy``).
+
+A strategy gets the run's config, data and LoRA targets and writes a rank config (with its
+evidence) into a folder; LoRA training then reads it like any other. AdaLoRA allocates ranks
+during training instead and is a training method (``method: adalora``), not a strategy here.
+
+- ``uniform``: rank ``lora.r`` on every target layer.
+- ``svd-energy``: a brief full fine-tune, then the spectrum of ΔW per layer (see ``analysis``).
+- ``fisher``: diagonal empirical Fisher information per layer at the pretrained weights.
+
+Non-uniform ranks are clipped to [ranks.min_r, ranks.max_r], optionally smoothed over depth and,
+with ``ranks.match_budget``, matched to the LoRA parameter count of uniform rank ``lora.r``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import DataCollatorWithPadding, PretrainedConfig, set_seed
+
+from lorascope.config import RunConfig
+from lorascope.data.sampling import stratified_indices
+from lorascope.data.tasks import TaskData
+from lorascope.errors import LorascopeError
+from lorascope.methods.lora import target_layers
+from lorascope.models.loading import load_model, load_tokenizer, skeleton
+from lorascope.ranks.analysis import (
+    allocate,
+    analyze_layers,
+    rank_config,
+    raw_ranks,
+    read_tensor,
+    weight_files,
+    write_analysis,
+)
+from lorascope.ranks.fisher import fisher_ranks, layer_fisher
+from lorascope.ranks.rank_config import FILE_NAME
+from lorascope.ranks.spectrum import LayerSpectrum
+
+
+@dataclass
+class AllocationInputs:
+    """What a strategy may use: the resolved run config, its data, targets and model config."""
+
+    cfg: RunConfig
+    folder: Path
+    data: TaskData
+    targets: list[str]
+    model_config: PretrainedConfig
+
+
+Strategy = Callable[[AllocationInputs], Path]
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def register(name: str) -> Callable[[Strategy], Strategy]:
+    """Add a strategy to the registry under ``name``."""
+
+    def add(strategy: Strategy) -> Strategy:
+        STRATEGIES[name] = strategy
+        return strategy
+
+    return add
+
+
+def allocate_ranks(
+    cfg: RunConfig, folder: Path, data: TaskData, targets: list[str], model_config: PretrainedConfig
+) -> Path:
+    """The rank config of ``cfg.lora.strategy`` in ``folder``, computed unless it is already there."""
+    folder = Path(folder)
+    path = folder / FILE_NAME
+    if path.is_file():
+        return path
+    if cfg.lora.strategy not in STRATEGIES:
+        raise LorascopeError(f"lora.strategy: unknown strategy '{cfg.lora.strategy}' (known: {sorted(STRATEGIES)})")
+    folder.mkdir(parents=True, exist_ok=True)
+    return STRATEGIES[cfg.lora.strategy](AllocationInputs(cfg, folder, data, targets, model_config))
+
+
+def _pretrained(inputs: AllocationInputs) -> tuple[torch.nn.Module, object]:
+    """The model as a run of this config starts from (same seed, so the same new head), and its tokenizer."""
+    cfg = inputs.cfg
+    set_seed(cfg.seed)
+    tokenizer = load_tokenizer(cfg.model, cfg.trust_remote_code)
+    config = copy.deepcopy(inputs.model_config)
+    return load_model(cfg.model, config, tokenizer, inputs.data.task.head, cfg.trust_remote_code), tokenizer
+
+
+def _shapes(layers: dict[str, torch.nn.Module]) -> dict[str, tuple[int, int]]:
+    return {name: tuple(module.weight.shape) for name, module in layers.items()}  # type: ignore[misc]
+
+
+def _finish(
+    inputs: AllocationInputs,
+    strategy: str,
+    shapes: dict[str, tuple[int, int]],
+    raw: dict[str, int],
+    checkpoints: dict[str, str],
+    **evidence,
+) -> Path:
+    """Clip, smooth and budget-match the raw ranks; write the rank config and its evidence."""
+    settings, lora = inputs.cfg.ranks, inputs.cfg.lora
+    budget = lora.r if settings.match_budget else None
+    try:
+        ranks = allocate(raw, shapes, settings.min_r, settings.max_r, settings.smooth, budget)
+    except ValueError as exc:
+        raise LorascopeError(f"ranks.min_r: {exc}") from None
+    ratio = settings.alpha_ratio or lora.alpha / lora.r
+    recorded = settings.model_dump(mode="json") | {"budget_r": budget, "targets": inputs.targets}
+    spectra: dict[str, LayerSpectrum] | None = evidence.pop("spectra", None)
+    deltas = evidence.pop("deltas", None)
+    config = rank_config(strategy, shapes, ranks, ratio, recorded, checkpoints, spectra=spectra, **evidence)
+    return write_analysis(inputs.folder, config, spectra, deltas)
+
+
+@register("uniform")
+def uniform(inputs: AllocationInputs) -> Path:
+    """Rank ``lora.r`` and alpha ``lora.alpha`` on every target layer."""
+    lora = inputs.cfg.lora
+    shapes = _shapes(target_layers(skeleton(inputs.model_config, inputs.data.task.head), inputs.targets))
+    ranks = dict.fromkeys(shapes, lora.r)
+    settings = {"r": lora.r, "alpha": lora.alpha, "targets": inputs.targets}
+    config = rank_config("uniform", shapes, ranks, lora.alpha / lora.r, settings, {"base": inputs.cfg.model})
+    return write_analysis(inputs.folder, config)
+
+
+def brief_finetune_config(cfg: RunConfig) -> RunConfig:
+    """The full fine-tune whose ΔW svd-energy analyses: the run's model, task, data and seed, on a
+    stratified training subset, for ``ranks.finetune.max_steps`` steps."""
+    brief = cfg.ranks.finetune
+    limits = [n for n in (brief.train_samples, cfg.max_train_samples) if n is not None]
+    train = cfg.train.model_copy(
+        update={
+            "max_steps": brief.max_steps,
+            "learning_rate": brief.learning_rate,
+            "weight_decay": None,
+            "early_stopping_patience": None,
+            "keep_checkpoints": False,
+            "save_model": True,
+        }
+    )
+    return RunConfig.model_validate(
+        cfg.model_dump(exclude={"lora", "ranks", "adalora", "unfreeze", "train", "method", "max_train_samples"})
+        | {"method": "full", "max_train_samples": min(limits) if limits else None, "train": train.model_dump()}
+    ).resolved()
+
+
+@register("svd-energy")
+def svd_energy(inputs: AllocationInputs) -> Path:
+    """Brief full fine-tune (``folder/finetune``, an ordinary run folder), then ΔW per target layer."""
+    from lorascope.training.callbacks import TimeLimit
+    from lorascope.training.run import run_training  # the brief fine-tune is an ordinary run
+
+    cfg, settings = inputs.cfg, inputs.cfg.ranks
+    tuned = inputs.folder / "finetune"
+    if not (tuned / "results.json").is_file():
+        seconds = settings.finetune.max_seconds
+        run_training(brief_finetune_config(cfg), tuned, resume=True, callbacks=[TimeLimit(seconds)] if seconds else [])
+    model, _ = _pretrained(inputs)
+    layers = target_layers(model, inputs.targets)
+    files = weight_files(tuned / "model")
+
+    def load(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        key = name + ".weight"
+        if key not in files:
+            raise LorascopeError(f"{tuned / 'model'}: the fine-tuned checkpoint has no tensor {key}")
+        return layers[name].weight.detach(), read_tensor(files[key], key)
+
+    spectra = analyze_layers(list(layers), load, settings.energy, settings.svd, settings.energy_scope)
+    deltas = {}
+    for wanted in settings.save_delta:
+        chosen = [n for n in layers if n == wanted or n.endswith("." + wanted)]
+        if not chosen:
+            raise LorascopeError(f"ranks.save_delta: '{wanted}' is not a target layer (layers: {', '.join(layers)})")
+        deltas |= {n: load(n)[1] - load(n)[0] for n in chosen}
+    scoped = raw_ranks(spectra, settings.energy, settings.energy_scope)
+    return _finish(
+        inputs,
+        "svd-energy",
+        _shapes(layers),
+        scoped,
+        {"base": cfg.model, "finetuned": str(tuned / "model")},
+        spectra=spectra,
+        deltas=deltas,
+        global_ranks=scoped if settings.energy_scope == "global" else None,
+    )
+
+
+@register("fisher")
+def fisher(inputs: AllocationInputs) -> Path:
+    """Per-example gradients of ``ranks.fisher_samples`` training examples at the pretrained weights."""
+    cfg, task = inputs.cfg, inputs.data.task
+    model, tokenizer = _pretrained(inputs)
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    train = inputs.data.train
+    chosen = [train[i] for i in stratified_indices(task.strata(train), cfg.ranks.fisher_samples, cfg.seed)]
+    encoded = task.encode(chosen, tokenizer, cfg.train.max_length)
+    collate = DataCollatorWithPadding(tokenizer)
+    batches = [{k: v.to(model.device) for k, v in collate([encoded[i]]).items()} for i in range(len(encoded))]
+    layers = target_layers(model, inputs.targets)
+    importance = layer_fisher(model, layers, batches)
+    total = sum(importance.values()) or 1.0
+    shapes = _shapes(layers)
+    raw = fisher_ranks(importance, shapes, cfg.lora.r)
+    shares = {n: v / total for n, v in importance.items()}
+    return _finish(inputs, "fisher", shapes, raw, {"base": cfg.model}, importance=shares)
