@@ -2,9 +2,10 @@
 SVD (the default) vs exact float64 SVD, with the energy error and r_raw agreement.
 
 ΔW per layer is a synthetic fine-tuning update: a decaying low-rank part (σ_i = e^(−i/12), 64
-directions) plus dense noise 1e-3, drawn on the device. Nothing is downloaded.
+directions) plus dense Gaussian noise (``--noise``, default 1e-4), drawn on the device. Nothing is
+downloaded.
 
-    python bench/delta_svd.py [--layers 22] [--device cuda] [--energy 0.9]
+    python bench/delta_svd.py [--layers 22] [--device cuda] [--energy 0.9] [--noise 1e-4]
 """
 
 from __future__ import annotations
@@ -31,15 +32,14 @@ SHAPES = {
 }
 
 
-def synthetic_delta(shape: tuple[int, int], seed: int, device: str) -> torch.Tensor:
+def synthetic_delta(shape: tuple[int, int], seed: int, device: str, noise: float) -> torch.Tensor:
     generator = torch.Generator(device=device).manual_seed(seed)
     out_f, in_f = shape
     k = 64
     u, _ = torch.linalg.qr(torch.randn(out_f, k, device=device, generator=generator))
     v, _ = torch.linalg.qr(torch.randn(in_f, k, device=device, generator=generator))
     sigma = torch.exp(-torch.arange(k, device=device, dtype=torch.float32) / 12)
-    noise = 1e-3 * torch.randn(out_f, in_f, device=device, generator=generator)
-    return (u * sigma) @ v.T + noise
+    return (u * sigma) @ v.T + noise * torch.randn(out_f, in_f, device=device, generator=generator)
 
 
 def main() -> None:
@@ -47,9 +47,10 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=22, help="decoder layers (TinyLlama has 22)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--energy", type=float, default=0.9)
+    parser.add_argument("--noise", type=float, default=1e-4, help="std of the dense noise added to each ΔW")
     args = parser.parse_args()
     names = [f"model.layers.{i}.{kind}" for i in range(args.layers) for kind in SHAPES]
-    deltas = {n: synthetic_delta(SHAPES[n.split(".", 3)[3]], i, args.device) for i, n in enumerate(names)}
+    deltas = {n: synthetic_delta(SHAPES[n.split(".", 3)[3]], i, args.device, args.noise) for i, n in enumerate(names)}
     zero = {n: torch.zeros((), device=args.device) for n in names}
 
     def load(name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,7 +74,9 @@ def main() -> None:
         for n in names
     )
     device = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()
-    print(f"{date.today()} · {device} · torch {torch.__version__} · {len(names)} layers · energy {args.energy}")
+    print(
+        f"{date.today()} · {device} · torch {torch.__version__} · {len(names)} layers · energy {args.energy} · noise {args.noise}"
+    )
     print("| method | seconds | per layer |")
     print("|---|---|---|")
     for method, seconds in timings.items():

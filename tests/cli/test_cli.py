@@ -56,6 +56,8 @@ def test_validate_reports_what_would_run(tmp_path, capsys):
     assert main(["validate", str(write_config(tmp_path, TINY))]) == 0
     out = capsys.readouterr().out
     assert "valid" in out and "64 train / 200 eval" in out and "['query', 'value']" in out
+    assert main(["validate", str(write_config(tmp_path, TINY)), "lora.strategy=fisher", "lora.r=4"]) == 0
+    assert "ranks allocated by fisher at the budget of rank 4" in capsys.readouterr().out
 
 
 def test_train_with_overrides_writes_the_run(tmp_path, capsys):

@@ -45,6 +45,7 @@ def fabricated(tmp_path, mini_glue):
             "metrics": metrics,
             "main_metric": names[0],
             "trainable_params": 0 if baseline else int(rng.integers(1000, 5000)),
+            "lora_params": int(rng.integers(500, 900)) if cfg.method == "lora" else None,
             "total_params": 10000,
             "eval_examples": 40,
             "train_examples": 64,
@@ -70,14 +71,15 @@ def test_summary_equals_means_and_stds_computed_from_the_json_files(fabricated):
         for name, value in r["metrics"].items():
             if value is not None:
                 expected[key][name].append(value)
-        for field in ("train_seconds", "peak_memory_mb", "trainable_params"):
+        for field in ("train_seconds", "peak_memory_mb", "trainable_params", "lora_params"):
             if r[field] is not None:
                 expected[key][field].append(r[field])
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert len(rows) == 2 * 4  # tasks × (majority, random, full, lora)
     for row in rows:
         values = expected[(row["task"], row["method"])]
-        for name in ("accuracy", "pearson", "spearmanr", "train_seconds", "peak_memory_mb", "trainable_params"):
+        fields = ("train_seconds", "peak_memory_mb", "trainable_params", "lora_params")
+        for name in ("accuracy", "pearson", "spearmanr", *fields):
             got_mean, got_std = floats(row[f"{name}_mean"]), floats(row[f"{name}_std"])
             if not values[name]:
                 assert got_mean is None and got_std is None, (row["task"], row["method"], name)
@@ -124,6 +126,8 @@ def test_the_printed_table_shows_mean_std_seeds_and_flags(fabricated):
     assert line.rstrip().endswith("3/3  pass 0.950")
     lora = [line for line in table.splitlines() if line.startswith("lora")]
     assert lora[0].rstrip().endswith("2/3  FAIL 0.500  1 run(s) FAILED")
+    lora_row = next(r for r in summary if (r["task"], r["method"]) == ("sst2", "lora"))
+    assert "LoRA params" in table and f"{lora_row['lora_params_mean']:,.0f}" in lora[0]
     assert "stsb" in table.splitlines() and "sst2" in table.splitlines()
     majority_stsb = [line for line in table.split("\nstsb\n")[1].splitlines() if line.startswith("majority")][0]
     assert "—" in majority_stsb  # undefined correlation shown as a dash

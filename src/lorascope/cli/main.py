@@ -143,6 +143,10 @@ def _validate(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     checked = preflight(cfg)
     targets = f", LoRA on {checked.lora_targets}" if checked.lora_targets else ""
+    if cfg.method == "lora" and cfg.lora.rank_config is not None:
+        targets += f", ranks from {cfg.lora.rank_config}"
+    elif cfg.method == "lora" and cfg.lora.strategy != "uniform":
+        targets += f", ranks allocated by {cfg.lora.strategy} at the budget of rank {cfg.lora.r}"
     print(
         f"{args.config}: valid — {cfg.task} ({len(checked.data.train)} train / {len(checked.data.eval)} eval), "
         f"{cfg.model}, {cfg.method}{targets}"

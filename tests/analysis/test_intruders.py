@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+from scipy.stats import ortho_group
+
+from lorascope.analysis import intruder_counts, max_cosines
+
+
+def base_weight(size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """W₀ = U diag(s) Vᵀ with a known, decaying spectrum (10 down to 0.1)."""
+    u, v = ortho_group.rvs(size, random_state=0), ortho_group.rvs(size, random_state=1)
+    s = np.geomspace(10, 0.1, size)
+    return u @ np.diag(s) @ v.T, u, s, v
+
+
+def test_a_weight_identical_to_the_base_has_no_intruders():
+    w0, *_ = base_weight()
+    np.testing.assert_allclose(max_cosines(w0, w0), 1.0, atol=1e-10)
+    assert set(intruder_counts(w0, w0).values()) == {0}
+
+
+def test_a_planted_update_orthogonal_to_the_top_directions_is_exactly_one_intruder():
+    w0, u, _, v = base_weight()
+    direction = u[:, -16:].sum(axis=1) / 4.0  # an equal mix of the 16 weakest directions: |cos| = 0.25 with each
+    partner = v[:, -16:].sum(axis=1) / 4.0
+    tuned = w0 + 20.0 * np.outer(direction, partner)  # the largest singular value now
+    cosines = max_cosines(w0, tuned, k=10)
+    assert cosines[0] == pytest.approx(0.25, abs=0.01)  # the weak base directions mix in a little
+    np.testing.assert_allclose(cosines[1:], 1.0, atol=1e-10)  # the other top directions are the base's
+    counts = intruder_counts(w0, tuned, k=10)
+    assert counts == {0.1: 0, 0.2: 0, 0.3: 1, 0.4: 1, 0.5: 1, 0.6: 1, 0.7: 1, 0.8: 1, 0.9: 1}
+
+
+def test_a_rotation_of_the_whole_output_space_makes_every_direction_an_intruder():
+    w0, *_ = base_weight(32)
+    rotation = ortho_group.rvs(32, random_state=5)
+    cosines = max_cosines(w0, rotation @ w0, k=5)
+    assert np.all(cosines < 0.9) and intruder_counts(w0, rotation @ w0, k=5, epsilons=(1.01,)) == {1.01: 5}
+
+
+def test_bad_input_is_rejected():
+    w0, *_ = base_weight(8)
+    with pytest.raises(ValueError, match="differ in shape"):
+        max_cosines(w0, w0[:, :7])
+    with pytest.raises(ValueError, match="k must be in"):
+        max_cosines(w0, w0, k=9)
