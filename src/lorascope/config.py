@@ -100,6 +100,21 @@ class AdaLoraConfig(_Strict):
         return self
 
 
+class DriftConfig(_Strict):
+    """Hidden-state snapshots of a fixed probe set during training (see docs/analysis.md)."""
+
+    enabled: bool = Field(
+        False, description="Take snapshots at step 0, every every_steps steps, and of the final model."
+    )
+    every_steps: int = Field(100, gt=0)
+    probe_size: int = Field(256, ge=4, description="Evaluation examples in the probe set (a stratified subset).")
+    probe_seed: int = Field(0, description="Seed of the probe subset: the same for every run of a task.")
+    pooling: Literal["mean", "first", "last", "tokens"] = Field(
+        "mean", description="Per example: mean over tokens, first (CLS) or last token; or every token."
+    )
+    max_tokens: int = Field(4096, gt=0, description="Tokens kept with pooling: tokens.")
+
+
 class UnfreezeConfig(_Strict):
     """Scheduled unfreezing: named base modules start frozen and train after N epochs."""
 
@@ -180,6 +195,7 @@ class RunConfig(_Strict):
     lora: LoraConfig = Field(default_factory=LoraConfig)
     ranks: RanksConfig = Field(default_factory=RanksConfig)
     adalora: AdaLoraConfig = Field(default_factory=AdaLoraConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
     unfreeze: UnfreezeConfig = Field(default_factory=UnfreezeConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     seed: int = 42

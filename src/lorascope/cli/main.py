@@ -101,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="output folder (default: ranks, or ranks/<task>-<strategy> for a config)"
     )
 
+    drift = commands.add_parser(
+        "drift", help="representational drift of runs trained with drift.enabled: a tidy table and figures"
+    )
+    drift.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="run folders with drift/ snapshots")
+    drift.add_argument("--out", type=Path, default=Path("drift"), help="output folder (default: drift)")
+
     results = commands.add_parser("results", help="print a study's table and write results.csv and summary.csv")
     results.add_argument("study_dir", type=Path, help="study folder")
 
@@ -244,6 +250,20 @@ def _ranks_from_checkpoints(args: argparse.Namespace) -> Path:
     return write_analysis(args.out or Path("ranks"), config, spectra)
 
 
+def _drift(args: argparse.Namespace) -> int:
+    from lorascope.analysis.drift import plot_drift, run_drift, write_drift_table
+
+    rows = [row for run in args.runs for row in run_drift(run)]
+    table = write_drift_table(rows, args.out / "drift.csv")
+    figures = plot_drift(rows, args.out)
+    finals = [r for r in rows if r["measure"] == "drift_linear_cka" and r["step"] == "final"]
+    for method in sorted({r["method"] for r in finals}):
+        values = [r["value"] for r in finals if r["method"] == method]
+        print(f"{method}: mean drift of the final model over layers and runs {sum(values) / len(values):.4f}")
+    print(f"table: {table}; figures: {', '.join(str(f) for f in figures)}")
+    return 0
+
+
 def _results(args: argparse.Namespace) -> int:
     from lorascope.studies import format_summary, load_plan, write_tables
 
@@ -275,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "sanity": _sanity,
         "results": _results,
         "ranks": _ranks,
+        "drift": _drift,
         "demo": _demo,
     }
     try:

@@ -35,7 +35,9 @@ from transformers import (
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
+from lorascope.analysis.probes import DriftSnapshots
 from lorascope.config import ADAPTER_METHODS, BASELINE_METHODS, RunConfig, load_config
+from lorascope.data.sampling import stratified_indices
 from lorascope.data.tasks import TaskData, load_task_data
 from lorascope.errors import LorascopeError
 from lorascope.methods.adalora import AdaLoraAllocation, apply_adalora, planned_steps
@@ -219,6 +221,19 @@ def _rank_config(cfg: RunConfig, out: Path, checked: Preflight) -> RankConfig | 
     return read_rank_config(allocate_ranks(cfg, out / "ranks", checked.data, targets, checked.model_config))
 
 
+def _drift_snapshots(cfg: RunConfig, out: Path, data: TaskData, tokenizer) -> DriftSnapshots:
+    """The snapshot callback for ``cfg.drift``: the probe set is a stratified subset of the
+    evaluation inputs drawn with ``drift.probe_seed``."""
+    drift, task = cfg.drift, data.task
+    chosen = [data.eval[i] for i in stratified_indices(task.strata(data.eval), drift.probe_size, drift.probe_seed)]
+    encoded = task.encode(chosen, tokenizer, cfg.train.max_length)
+    collate, size = DataCollatorWithPadding(tokenizer), cfg.train.eval_batch_size
+    batches = [
+        collate([encoded[j] for j in range(i, min(i + size, len(encoded)))]) for i in range(0, len(encoded), size)
+    ]
+    return DriftSnapshots(out / "drift", batches, drift.pooling, drift.every_steps, drift.max_tokens)
+
+
 def _strategy_name(cfg: RunConfig) -> str | None:
     if cfg.method == "adalora":
         return "adalora"
@@ -290,8 +305,15 @@ def run_training(
     )
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgress)
+    snapshots = _drift_snapshots(cfg, out, checked.data, tokenizer) if cfg.drift.enabled else None
+    if snapshots is not None:
+        if not resume_from:
+            snapshots.take(trainer.model, 0)  # the model as it starts: LoRA's ΔW is 0 here
+        trainer.add_callback(snapshots)
     reset_peak_memory()
     trainer.train(resume_from_checkpoint=resume_from)
+    if snapshots is not None:
+        snapshots.take(trainer.model, None)
     clock = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TrainClock))  # restored on resume
     train_seconds = clock.seconds()
 

@@ -1,0 +1,123 @@
+"""Representational drift of a run: how far each layer's probe-set representation has moved from
+the model the run started from, at every snapshot.
+
+drift(layer, step) = 1 − CKA(H_layer(step 0), H_layer(step)); step 0 is the base model (LoRA
+starts at ΔW = 0, and the hidden states do not depend on the new task head). The per-example
+cosine between the same rows (centred) is reported beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from lorascope.analysis.probes import load_snapshot, snapshot_name
+from lorascope.analysis.similarity import cosine_per_example, linear_cka
+from lorascope.errors import LorascopeError
+
+FIELDS = ("run", "task", "method", "seed", "layer", "step", "measure", "value")
+
+
+def snapshot_steps(drift_dir: Path) -> list[int | None]:
+    """The snapshot steps in a run's ``drift/`` folder, in order, None (the final model) last."""
+    steps: list[int | None] = sorted(int(p.stem.removeprefix("step-")) for p in drift_dir.glob("step-*.safetensors"))
+    if (drift_dir / snapshot_name(None)).is_file():
+        steps.append(None)
+    return steps
+
+
+def run_drift(run_dir: Path | str) -> list[dict]:
+    """Tidy rows (run, task, method, seed, layer, step, measure, value) for every snapshot of a run:
+    ``drift_linear_cka`` = 1 − linear CKA with step 0, and ``cosine_centred`` = mean centred cosine."""
+    run_dir = Path(run_dir)
+    drift_dir = run_dir / "drift"
+    steps = snapshot_steps(drift_dir)
+    if 0 not in steps:
+        raise LorascopeError(
+            f"{run_dir}: no drift snapshots (drift/step-000000.safetensors); train with drift.enabled=true"
+        )
+    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    base = load_snapshot(drift_dir / snapshot_name(0))
+    identity = {"run": run_dir.name, "task": config["task"], "method": config["method"], "seed": config["seed"]}
+    rows = []
+    for step in steps:
+        states = base if step == 0 else load_snapshot(drift_dir / snapshot_name(step))
+        for layer in sorted(base):
+            before, after = base[layer].double(), states[layer].double()
+            values = {
+                "drift_linear_cka": 1.0 - linear_cka(before, after),
+                "cosine_centred": float(np.nanmean(cosine_per_example(before, after, centred=True))),
+            }
+            for measure, value in values.items():
+                rows.append(
+                    identity
+                    | {"layer": layer, "step": "final" if step is None else step, "measure": measure, "value": value}
+                )
+    return rows
+
+
+def write_drift_table(rows: list[dict], path: Path) -> Path:
+    """The tidy table as CSV: one row per run × layer × step × measure."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(FIELDS))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def plot_drift(rows: list[dict], out: Path) -> list[Path]:
+    """``drift_per_layer.png`` (final model; methods overlaid, mean ± min–max band over seeds) and
+    ``drift_over_steps.png`` (mean over layers, per method)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    cka = [r for r in rows if r["measure"] == "drift_linear_cka"]
+    methods = sorted({r["method"] for r in cka})
+    paths = []
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for method in methods:
+        final = [r for r in cka if r["method"] == method and r["step"] == "final"]
+        layers = sorted({r["layer"] for r in final})
+        per_seed = np.array(
+            [
+                [next(r["value"] for r in final if r["layer"] == layer and r["run"] == run) for layer in layers]
+                for run in sorted({r["run"] for r in final})
+            ]
+        )
+        if per_seed.size == 0:
+            continue
+        ax.plot(layers, per_seed.mean(axis=0), marker="o", label=f"{method} (n={len(per_seed)})")
+        ax.fill_between(layers, per_seed.min(axis=0), per_seed.max(axis=0), alpha=0.2)
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel("drift = 1 − linear CKA with the base")
+    ax.set_title("Drift per layer of the final model (band: min–max over seeds)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(out / "drift_per_layer.png")
+    fig.savefig(paths[-1], dpi=150)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for method in methods:
+        steps = sorted({r["step"] for r in cka if r["method"] == method and r["step"] != "final"})
+        means = [np.mean([r["value"] for r in cka if r["method"] == method and r["step"] == s]) for s in steps]
+        ax.plot(steps, means, marker="o", label=method)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("mean drift over layers and seeds")
+    ax.set_title("Drift over training")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(out / "drift_over_steps.png")
+    fig.savefig(paths[-1], dpi=150)
+    plt.close(fig)
+    return paths
