@@ -73,4 +73,46 @@ def test_the_drift_command_writes_the_table_and_figures(tmp_path, capsys):
     full = float(printed.split("full: mean drift of the final model over layers and runs ")[1].split()[0])
     lora = float(printed.split("lora: mean drift of the final model over layers and runs ")[1].split()[0])
     assert full > lora  # more noise, more drift
+    assert "sst2: lora drifts" in printed and "permutation test: needs 2+ runs per method" in printed
+    [comparison] = list(csv.DictReader((out / "drift_comparison.csv").open()))
+    assert comparison["method"] == "lora" and float(comparison["reduction_percent"]) > 0
     assert (out / "drift_per_layer.png").is_file() and (out / "drift_over_steps.png").is_file()
+
+
+def test_method_comparison_is_an_exact_permutation_test_over_seeds():
+    import itertools
+
+    import numpy as np
+
+    from lorascope.analysis.drift import compare_methods
+
+    full, lora = [0.30, 0.35, 0.32, 0.40], [0.10, 0.12, 0.31]
+    rows = []
+    for method, values in (("full", full), ("lora", lora)):
+        for seed, value in enumerate(values):
+            for layer, share in enumerate((0.5, 1.5)):  # two layers whose mean is the value
+                rows.append(
+                    {
+                        "run": f"{method}-{seed}",
+                        "task": "sst2",
+                        "method": method,
+                        "seed": seed,
+                        "layer": layer,
+                        "step": "final",
+                        "measure": "drift_linear_cka",
+                        "value": value * share,
+                    }
+                )
+            rows.append(rows[-1] | {"step": 10, "value": 9.0})  # only the final model counts
+    [row] = compare_methods(rows)
+    assert (row["runs_reference"], row["runs_method"]) == (4, 3)
+    assert row["drift_reference"] == pytest.approx(np.mean(full)) and row["drift_method"] == pytest.approx(
+        np.mean(lora)
+    )
+    assert row["reduction_percent"] == pytest.approx(100 * (np.mean(full) - np.mean(lora)) / np.mean(full))
+    pooled, observed = full + lora, np.mean(full) - np.mean(lora)
+    splits = list(itertools.combinations(range(7), 4))  # every relabelling, by brute force
+    diffs = [np.mean([pooled[i] for i in s]) - np.mean([pooled[i] for i in range(7) if i not in s]) for s in splits]
+    greater = sum(d >= observed - 1e-12 for d in diffs) / len(splits)
+    less = sum(d <= observed + 1e-12 for d in diffs) / len(splits)
+    assert row["p_value"] == pytest.approx(min(1.0, 2 * min(greater, less)))  # two-sided: twice the smaller tail

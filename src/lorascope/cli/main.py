@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from datetime import datetime
@@ -251,15 +252,28 @@ def _ranks_from_checkpoints(args: argparse.Namespace) -> Path:
 
 
 def _drift(args: argparse.Namespace) -> int:
-    from lorascope.analysis.drift import plot_drift, run_drift, write_drift_table
+    from lorascope.analysis.drift import compare_methods, plot_drift, run_drift, write_csv
 
     rows = [row for run in args.runs for row in run_drift(run)]
-    table = write_drift_table(rows, args.out / "drift.csv")
+    table = write_csv(rows, args.out / "drift.csv")
     figures = plot_drift(rows, args.out)
     finals = [r for r in rows if r["measure"] == "drift_linear_cka" and r["step"] == "final"]
     for method in sorted({r["method"] for r in finals}):
         values = [r["value"] for r in finals if r["method"] == method]
         print(f"{method}: mean drift of the final model over layers and runs {sum(values) / len(values):.4f}")
+    comparison = compare_methods(rows)
+    for c in comparison:
+        print(
+            f"{c['task']}: {c['method']} drifts {c['reduction_percent']:.1f}% less than {c['reference']} "
+            f"({c['drift_method']:.4f} vs {c['drift_reference']:.4f}; {c['runs_method']} vs {c['runs_reference']} runs; "
+            + (
+                "permutation test: needs 2+ runs per method)"
+                if math.isnan(c["p_value"])
+                else f"permutation test p = {c['p_value']:.3f})"
+            )
+        )
+    if comparison:
+        print(f"comparison: {write_csv(comparison, args.out / 'drift_comparison.csv')}")
     print(f"table: {table}; figures: {', '.join(str(f) for f in figures)}")
     return 0
 
