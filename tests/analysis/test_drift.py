@@ -76,7 +76,8 @@ def test_the_drift_command_writes_the_table_and_figures(tmp_path, capsys):
     assert "sst2: lora drifts" in printed and "permutation test: needs 2+ runs per method" in printed
     [comparison] = list(csv.DictReader((out / "drift_comparison.csv").open()))
     assert comparison["method"] == "lora" and float(comparison["reduction_percent"]) > 0
-    assert (out / "drift_per_layer.png").is_file() and (out / "drift_over_steps.png").is_file()
+    for figure in ("drift_per_layer", "drift_over_steps", "drift_heatmap_full", "drift_heatmap_lora"):
+        assert (out / f"{figure}.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_method_comparison_is_an_exact_permutation_test_over_seeds():

@@ -71,8 +71,9 @@ def write_csv(rows: list[dict], path: Path) -> Path:
 
 
 def plot_drift(rows: list[dict], out: Path) -> list[Path]:
-    """``drift_per_layer.png`` (final model; methods overlaid, mean ± min–max band over seeds) and
-    ``drift_over_steps.png`` (mean over layers, per method)."""
+    """``drift_per_layer.png`` (final model; methods overlaid, mean ± min–max band over seeds),
+    ``drift_over_steps.png`` (mean over layers, per method) and ``drift_heatmap_<method>.png``
+    (layer × step)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,6 +121,30 @@ def plot_drift(rows: list[dict], out: Path) -> list[Path]:
     paths.append(out / "drift_over_steps.png")
     fig.savefig(paths[-1], dpi=150)
     plt.close(fig)
+
+    for method in methods:  # layer × step, mean over the method's runs
+        mine = [r for r in cka if r["method"] == method and r["step"] != "final"]
+        steps, layers = sorted({r["step"] for r in mine}), sorted({r["layer"] for r in mine})
+        grid = np.array(
+            [
+                [np.mean([r["value"] for r in mine if r["layer"] == layer and r["step"] == step]) for step in steps]
+                for layer in layers
+            ]
+        )
+        fig, ax = plt.subplots(figsize=(6.5, 3.5))
+        image = ax.imshow(grid, aspect="auto", origin="lower", cmap="magma")
+        ax.set_xticks(
+            range(len(steps)), [str(step) for step in steps], fontsize=7, rotation=90 if len(steps) > 12 else 0
+        )
+        ax.set_yticks(range(len(layers)), [str(layer) for layer in layers], fontsize=7)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("layer (0 = embeddings)")
+        ax.set_title(f"{method}: drift = 1 − linear CKA with the base")
+        fig.colorbar(image, ax=ax)
+        fig.tight_layout()
+        paths.append(out / f"drift_heatmap_{method}.png")
+        fig.savefig(paths[-1], dpi=150)
+        plt.close(fig)
     return paths
 
 
