@@ -115,6 +115,9 @@ def test_global_counts_take_the_largest_values_across_layers():
         {"big": [10.0, 9.0], "quiet": [0.1, 0.1]}, {"big": 181, "quiet": 0.02}, {"big": True, "quiet": True}, 0.9
     )
     assert counts == {"big": 2, "quiet": 0}
+    # a share reached exactly stops the selection: 2² of 2² + 1² is exactly 0.8
+    counts, _ = global_counts({"a": [2.0], "b": [1.0]}, {"a": 4.0, "b": 1.0}, {"a": True, "b": True}, 0.8)
+    assert counts == {"a": 1, "b": 0}
 
 
 def test_global_counts_flag_layers_whose_uncomputed_values_may_belong():

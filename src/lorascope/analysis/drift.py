@@ -8,6 +8,7 @@ cosine between the same rows (centred) is reported beside it.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,8 @@ def run_drift(run_dir: Path | str) -> list[dict]:
         raise LorascopeError(
             f"{run_dir}: no drift snapshots (drift/step-000000.safetensors); train with drift.enabled=true"
         )
+    if not (run_dir / "config.yaml").is_file():
+        raise LorascopeError(f"{run_dir}: no config.yaml (not a run folder)")
     config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
     base = load_snapshot(drift_dir / snapshot_name(0))
     identity = {"run": run_dir.name, "task": config["task"], "method": config["method"], "seed": config["seed"]}
@@ -60,8 +63,6 @@ def run_drift(run_dir: Path | str) -> list[dict]:
 
 def write_csv(rows: list[dict], path: Path) -> Path:
     """Rows as CSV (the tidy drift table: one row per run × layer × step × measure)."""
-    import csv
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else list(FIELDS))
@@ -97,30 +98,36 @@ def plot_drift(rows: list[dict], out: Path) -> list[Path]:
             continue
         ax.plot(layers, per_seed.mean(axis=0), marker="o", label=f"{method} (n={len(per_seed)})")
         ax.fill_between(layers, per_seed.min(axis=0), per_seed.max(axis=0), alpha=0.2)
-    ax.set_xlabel("layer (0 = embeddings)")
-    ax.set_ylabel("drift = 1 − linear CKA with the base")
-    ax.set_title("Drift per layer of the final model (band: min–max over seeds)")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    paths.append(out / "drift_per_layer.png")
-    fig.savefig(paths[-1], dpi=150)
-    plt.close(fig)
+    labels = ("layer (0 = embeddings)", "drift = 1 − linear CKA with the base")
+    paths.append(
+        _save(
+            fig,
+            ax,
+            out / "drift_per_layer.png",
+            *labels,
+            "Drift per layer of the final model (band: min–max over seeds)",
+        )
+    )
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for method in methods:
         steps = sorted({r["step"] for r in cka if r["method"] == method and r["step"] != "final"})
         means = [np.mean([r["value"] for r in cka if r["method"] == method and r["step"] == s]) for s in steps]
         ax.plot(steps, means, marker="o", label=method)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("mean drift over layers and seeds")
-    ax.set_title("Drift over training")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    paths.append(out / "drift_over_steps.png")
-    fig.savefig(paths[-1], dpi=150)
-    plt.close(fig)
+    paths.append(
+        _save(
+            fig,
+            ax,
+            out / "drift_over_steps.png",
+            "training step",
+            "mean drift over layers and seeds",
+            "Drift over training",
+        )
+    )
 
     for method in methods:  # layer × step, mean over the method's runs
         mine = [r for r in cka if r["method"] == method and r["step"] != "final"]
@@ -137,15 +144,24 @@ def plot_drift(rows: list[dict], out: Path) -> list[Path]:
             range(len(steps)), [str(step) for step in steps], fontsize=7, rotation=90 if len(steps) > 12 else 0
         )
         ax.set_yticks(range(len(layers)), [str(layer) for layer in layers], fontsize=7)
-        ax.set_xlabel("training step")
-        ax.set_ylabel("layer (0 = embeddings)")
-        ax.set_title(f"{method}: drift = 1 − linear CKA with the base")
         fig.colorbar(image, ax=ax)
-        fig.tight_layout()
-        paths.append(out / f"drift_heatmap_{method}.png")
-        fig.savefig(paths[-1], dpi=150)
-        plt.close(fig)
+        title = f"{method}: drift = 1 − linear CKA with the base"
+        paths.append(
+            _save(fig, ax, out / f"drift_heatmap_{method}.png", "training step", "layer (0 = embeddings)", title)
+        )
     return paths
+
+
+def _save(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
 
 
 def compare_methods(rows: list[dict], reference: str = "full", measure: str = "drift_linear_cka") -> list[dict]:

@@ -13,25 +13,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lorascope.analysis.similarity import ArrayLike
+from lorascope.analysis.similarity import ArrayLike, as_float64
 
 DEFAULT_TOP_K = 10
 DEFAULT_EPSILONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def _weight(w: ArrayLike, name: str, device) -> torch.Tensor:
-    tensor = torch.as_tensor(w)
-    if tensor.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D weight matrix, got shape {tuple(tensor.shape)}")
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else tensor.device
-    return tensor.to(device=device, dtype=torch.float64)
-
-
 def max_cosines(base: ArrayLike, tuned: ArrayLike, k: int = DEFAULT_TOP_K, device=None) -> np.ndarray:
     """For each of the tuned weight's top ``k`` left singular vectors, its largest |cosine| with any
     left singular vector of the base weight (1.0 means it is one of them)."""
-    w0, w = _weight(base, "base", device), _weight(tuned, "tuned", device)
+    w0, w = as_float64(base, "base", device, "weight matrix"), as_float64(tuned, "tuned", device, "weight matrix")
     if w0.shape != w.shape:
         raise ValueError(f"base and tuned weights differ in shape: {tuple(w0.shape)} vs {tuple(w.shape)}")
     if not 1 <= k <= min(w.shape):

@@ -25,10 +25,13 @@ ArrayLike = np.ndarray | torch.Tensor
 MIN_EXAMPLES = 4  # the unbiased HSIC divides by n − 3
 
 
-def _matrix(x: ArrayLike, name: str, device: str | torch.device | None) -> torch.Tensor:
+def as_float64(
+    x: ArrayLike, name: str, device: str | torch.device | None, what: str = "array (examples × features)"
+) -> torch.Tensor:
+    """A 2-D float64 tensor on ``device`` (default: the GPU when there is one, else the input's device)."""
     tensor = torch.as_tensor(x)
     if tensor.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array (examples × features), got shape {tuple(tensor.shape)}")
+        raise ValueError(f"{name}: expected a 2-D {what}, got shape {tuple(tensor.shape)}")
     if device is None:
         device = "cuda" if torch.cuda.is_available() else tensor.device
     return tensor.to(device=device, dtype=torch.float64)
@@ -36,8 +39,8 @@ def _matrix(x: ArrayLike, name: str, device: str | torch.device | None) -> torch
 
 def _pair(x: ArrayLike, y: ArrayLike, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Both inputs as float64 matrices with the same examples, at least ``MIN_EXAMPLES`` of them."""
-    a = _matrix(x, "X", device)
-    b = _matrix(y, "Y", device if device is not None else a.device)
+    a = as_float64(x, "X", device)
+    b = as_float64(y, "Y", device if device is not None else a.device)
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"X and Y must hold the same examples: X has {a.shape[0]} rows, Y has {b.shape[0]}")
     if a.shape[0] < MIN_EXAMPLES:

@@ -222,8 +222,8 @@ def _ranks_from_config(args: argparse.Namespace) -> Path:
         raise LorascopeError(f"{args.config}: ranks are allocated for method lora without lora.rank_config")
     checked = preflight(cfg)
     out = args.out or Path("ranks") / f"{cfg.task}-{cfg.lora.strategy}"
-    (Path(out)).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
     return allocate_ranks(cfg, out, checked.data, checked.lora_targets or [], checked.model_config)
 
 

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from peft import get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from lorascope.methods.lora import target_layers
-from lorascope.ranks.rank_config import RankConfig
+from lorascope.ranks.allocation import lora_parameters
+from lorascope.ranks.analysis import allocate, analyze_layers, rank_config, raw_ranks
+from lorascope.ranks.rank_config import RankConfig, peft_lora_config
 from lorascope.ranks.spectrum import LayerSpectrum
 
 TARGETS = ["q_proj", "v_proj", "up_proj", "down_proj"]
@@ -139,12 +142,6 @@ def equal_budget_trial(
 ) -> Trial:
     """Brief full fine-tune → ΔW spectra → ranks at the budget of uniform rank ``budget_r``; then
     LoRA with those ranks and uniform LoRA, trained alike, scored by eval KL to the teacher."""
-    from peft import get_peft_model
-
-    from lorascope.ranks.allocation import lora_parameters
-    from lorascope.ranks.analysis import allocate, analyze_layers, rank_config, raw_ranks
-    from lorascope.ranks.rank_config import peft_lora_config
-
     task = PlantedTask.make(seed)
     tuned = task.train(copy.deepcopy(task.base), finetune_steps, 1e-3, seed, examples=task.train_inputs.shape[0] // 2)
     before, after = task.layers(), task.layers(tuned)

@@ -176,7 +176,9 @@ def svd_energy(inputs: AllocationInputs) -> Path:
         chosen = [n for n in layers if n == wanted or n.endswith("." + wanted)]
         if not chosen:
             raise LorascopeError(f"ranks.save_delta: '{wanted}' is not a target layer (layers: {', '.join(layers)})")
-        deltas |= {n: load(n)[1] - load(n)[0] for n in chosen}
+        for name in chosen:
+            before, after = load(name)
+            deltas[name] = after - before
     scoped = raw_ranks(spectra, settings.energy, settings.energy_scope)
     return _finish(
         inputs,

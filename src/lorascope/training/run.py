@@ -61,6 +61,7 @@ class Preflight:
     model_config: PretrainedConfig | None  # None for baselines, which need no model
     lora_targets: list[str] | None
     unfreeze_modules: list[str]  # full module names, so PEFT's suffix match cannot catch others
+    rank_config: RankConfig | None = None  # lora.rank_config, read and checked
 
 
 def preflight(cfg: RunConfig) -> Preflight:
@@ -73,11 +74,12 @@ def preflight(cfg: RunConfig) -> Preflight:
     config = load_model_config(cfg.model, data.task.num_labels, data.task.label_names, cfg.trust_remote_code)
     model_skeleton = skeleton(config, data.task.head)
     targets = resolve_targets(model_skeleton, cfg.lora) if cfg.method in ADAPTER_METHODS else None
+    ranks = None
     if cfg.lora.rank_config is not None and cfg.method == "lora":
-        source = str(cfg.lora.rank_config)
-        check_layers(model_skeleton, read_rank_config(cfg.lora.rank_config), f"lora.rank_config {source}", targets)
+        ranks = read_rank_config(cfg.lora.rank_config)
+        check_layers(model_skeleton, ranks, f"lora.rank_config {cfg.lora.rank_config}", targets)
     unfreeze = check_unfreeze_modules(model_skeleton, cfg.unfreeze.modules, targets)
-    return Preflight(data, config, targets, unfreeze)
+    return Preflight(data, config, targets, unfreeze, ranks)
 
 
 def _check_out_dir(out: Path, cfg: RunConfig, resume: bool) -> str | None:
@@ -211,10 +213,9 @@ def _rank_config(cfg: RunConfig, out: Path, checked: Preflight) -> RankConfig | 
     the record), or the ranks its ``lora.strategy`` allocates into ``out/ranks``; None for rank ``lora.r``."""
     if cfg.method != "lora":
         return None
-    if cfg.lora.rank_config is not None:
-        config = read_rank_config(cfg.lora.rank_config)
-        write_rank_config(config, out / FILE_NAME)
-        return config
+    if checked.rank_config is not None:
+        write_rank_config(checked.rank_config, out / FILE_NAME)
+        return checked.rank_config
     if cfg.lora.strategy == "uniform":
         return None
     targets = checked.lora_targets or []
