@@ -38,6 +38,17 @@ def test_demo_is_a_small_study_that_learns_offline(tmp_path, minilm):
         > ranks["layers"]["model.layers.0.self_attn.v_proj"]["r"]
     )
     assert (out / "ranks" / "svd" / "r_raw_heatmap.png").is_file()
+    # the drift comparison of the full and LoRA runs, from snapshots taken while they trained
+    drift = list(csv.DictReader((out / "drift" / "drift.csv").open()))
+    assert {r["method"] for r in drift} == {"full", "lora"} and len({r["run"] for r in drift}) == 6
+    assert {r["step"] for r in drift} >= {"0", "25", "50", "75", "final"}
+    assert any(r["measure"] == "intruders@0.5" for r in drift)
+    assert "synthetic: lora vs full, drift: " in proc.stdout and "permutation test p = " in proc.stdout
+    assert (out / "drift" / "drift_per_layer.png").is_file() and (out / "drift" / "intruders.png").is_file()
+    # the report, with the two declared hypotheses tested over the seeds
+    assert "hypotheses over the seeds" in proc.stdout and "lora main metric ≥ 97% of full: holds" in proc.stdout
+    assert f"report: {out / 'report' / 'report.md'}" in proc.stdout
+    assert (out / "report" / "report.html").is_file() and (out / "report" / "paper" / "main.tex").is_file()
     # started again, it finds every run done and only prints the table
     again = demo(out)
     assert again.returncode == 0 and "run: 6 of 6 already done, skipped" in again.stdout

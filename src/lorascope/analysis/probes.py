@@ -1,7 +1,8 @@
 """Hidden states of a fixed probe set, taken from a model before, during and after training.
 
-The probe set is a stratified, seeded subset of the task's evaluation inputs (the same for every
-run of a task and every method, whatever the run's seed). A snapshot holds, for every layer's
+The probe set is a stratified subset of the task's evaluation inputs drawn with
+``drift.probe_seed``: the same for every run and method of a task whose evaluation set is the
+same. A snapshot holds, for every layer's
 output (index 0 is the embeddings), one row per probe example (pooled) or per token, in float16,
 in a safetensors file ``step-000100.safetensors`` (``final.safetensors`` for the model the run
 keeps).
@@ -10,12 +11,22 @@ keeps).
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
+import shutil
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import TrainerCallback
+from transformers import DataCollatorWithPadding, TrainerCallback
+
+from lorascope.data.sampling import stratified_indices
+from lorascope.models.loading import is_builtin
+
+if TYPE_CHECKING:
+    from lorascope.config import RunConfig
+    from lorascope.data.tasks import TaskData
 
 Pooling = Literal["mean", "first", "last", "tokens"]
 
@@ -63,8 +74,11 @@ def hidden_states(
 
 
 def save_snapshot(states: dict[str, torch.Tensor], path: Path, step: int | str, pooling: str) -> Path:
+    """Write ``states`` (name → rows × width) so that ``path`` is never seen half-written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in states.items()}, path, metadata={"step": str(step), "pooling": pooling})
+    partial = path.with_name(path.name + ".partial")
+    save_file({k: v.contiguous() for k, v in states.items()}, partial, metadata={"step": str(step), "pooling": pooling})
+    partial.replace(path)
     return path
 
 
@@ -75,6 +89,58 @@ def load_snapshot(path: Path) -> dict[int, torch.Tensor]:
 
 def snapshot_name(step: int | None) -> str:
     return "final.safetensors" if step is None else f"step-{step:06d}.safetensors"
+
+
+def probe_set(cfg: RunConfig, data: TaskData) -> list[dict]:
+    """The probe examples: a stratified subset of ``data.eval`` drawn with ``drift.probe_seed``."""
+    indices = stratified_indices(data.task.strata(data.eval), cfg.drift.probe_size, cfg.drift.probe_seed)
+    return [data.eval[i] for i in indices]
+
+
+def probe_batches(cfg: RunConfig, data: TaskData, tokenizer) -> list[dict[str, torch.Tensor]]:
+    """The probe set encoded as the run encodes its inputs, in padded batches of ``train.eval_batch_size``."""
+    encoded = data.task.encode(probe_set(cfg, data), tokenizer, cfg.train.max_length)
+    collate, size = DataCollatorWithPadding(tokenizer), cfg.train.eval_batch_size
+    return [collate([encoded[j] for j in range(i, min(i + size, len(encoded)))]) for i in range(0, len(encoded), size)]
+
+
+def base_key(cfg: RunConfig, data: TaskData) -> str:
+    """What the base model's snapshot depends on, hashed: the model (and, for a built-in random
+    model, the seed that initialises it), the task, the probe examples and how they are encoded
+    and pooled."""
+    drift = cfg.drift
+    identity = {
+        "model": cfg.model,
+        "init_seed": cfg.seed if is_builtin(cfg.model) else None,
+        "task": cfg.task,
+        "probe": probe_set(cfg, data),  # the examples themselves, whatever file they came from
+        "max_length": cfg.train.max_length,
+        "pooling": drift.pooling,
+        "max_tokens": drift.max_tokens if drift.pooling == "tokens" else None,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
+
+
+class BaseCache:
+    """Base-model snapshots shared by every run of the same model and probe set: ``<key>.safetensors``."""
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.safetensors"
+
+    def add(self, key: str, snapshot: Path) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _copy(snapshot, self.path(key))
+
+
+def _copy(source: Path, destination: Path) -> None:
+    """Copy so that ``destination`` is never seen half-written."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    shutil.copyfile(source, partial)
+    partial.replace(destination)
 
 
 class DriftSnapshots(TrainerCallback):
@@ -91,6 +157,18 @@ class DriftSnapshots(TrainerCallback):
             every,
             max_tokens,
         )
+
+    def take_base(self, model: torch.nn.Module, key: str, cache: BaseCache | None) -> Path:
+        """The step-0 snapshot (the model as it starts, which is the base model): from ``cache``
+        when it holds ``key``, else taken now and added to it."""
+        path = self.folder / snapshot_name(0)
+        if cache is not None and cache.path(key).is_file():
+            _copy(cache.path(key), path)
+            return path
+        self.take(model, 0)
+        if cache is not None:
+            cache.add(key, path)
+        return path
 
     def take(self, model: torch.nn.Module, step: int | None) -> Path:
         states = hidden_states(model, self.batches, self.pooling, self.max_tokens)

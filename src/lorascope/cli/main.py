@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import warnings
 from datetime import datetime
@@ -24,6 +23,8 @@ EXAMPLES = """examples:
   lorascope results studies/glue                   # the table: mean ± std over seeds
   lorascope ranks examples/ranks_minilm_sst2.yaml  # per-layer ranks: brief fine-tune, SVD of ΔW
   lorascope ranks --base PRETRAINED --finetuned FINETUNED --budget-r 8   # ranks from two checkpoints
+  lorascope drift studies/glue --out drift/glue     # how far each method moved the model's layers
+  lorascope report studies/glue                     # a draft paper: report.md, report.html, paper/main.tex
 """
 
 
@@ -103,10 +104,38 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     drift = commands.add_parser(
-        "drift", help="representational drift of runs trained with drift.enabled: a tidy table and figures"
+        "drift",
+        help="representational drift of runs and intruder dimensions of their weights: a tidy table and figures",
+        description="Runs trained with drift.enabled are analysed at every snapshot; other finished runs "
+        "from their saved weights (the base and the final model). See docs/analysis.md.",
     )
-    drift.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="run folders with drift/ snapshots")
+    drift.add_argument(
+        "runs", type=Path, nargs="+", metavar="RUN_DIR", help="finished run folders, or a study folder (all its runs)"
+    )
     drift.add_argument("--out", type=Path, default=Path("drift"), help="output folder (default: drift)")
+    drift.add_argument(
+        "--base-cache",
+        type=Path,
+        help="folder of base-model snapshots, shared by runs of one model and probe set (for runs without snapshots)",
+    )
+    drift.add_argument(
+        "--intruders",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="count intruder dimensions of the final weights (default: yes; loads each run's models)",
+    )
+    drift.add_argument("--reference", default="full", help="method the others are compared with (default: full)")
+
+    report = commands.add_parser(
+        "report",
+        help="a draft paper from a study folder: tables with CIs, hypotheses, figures (Markdown, HTML, LaTeX)",
+        description="Reads the study's runs (and its drift stage) and writes report.md, a self-contained "
+        "report.html and paper/ (main.tex, refs.bib, PDF figures). See docs/reports.md.",
+    )
+    report.add_argument("study_dir", type=Path, help="study folder")
+    report.add_argument("--out", type=Path, help="report folder (default: STUDY_DIR/report)")
+    report.add_argument("--format", default="md,html,tex", help="comma-separated: md, html, tex (default: all three)")
+    report.add_argument("--pdf", action="store_true", help="also compile paper/main.tex (needs latexmk or pdflatex)")
 
     results = commands.add_parser("results", help="print a study's table and write results.csv and summary.csv")
     results.add_argument("study_dir", type=Path, help="study folder")
@@ -252,29 +281,30 @@ def _ranks_from_checkpoints(args: argparse.Namespace) -> Path:
 
 
 def _drift(args: argparse.Namespace) -> int:
-    from lorascope.analysis.drift import compare_methods, plot_drift, run_drift, write_csv
+    from lorascope.analysis.drift import analyze_runs, report
+    from lorascope.studies.results import drift_runs
 
-    rows = [row for run in args.runs for row in run_drift(run)]
-    table = write_csv(rows, args.out / "drift.csv")
-    figures = plot_drift(rows, args.out)
-    finals = [r for r in rows if r["measure"] == "drift_linear_cka" and r["step"] == "final"]
-    for method in sorted({r["method"] for r in finals}):
-        values = [r["value"] for r in finals if r["method"] == method]
-        print(f"{method}: mean drift of the final model over layers and runs {sum(values) / len(values):.4f}")
-    comparison = compare_methods(rows)
-    for c in comparison:
-        print(
-            f"{c['task']}: {c['method']} drifts {c['reduction_percent']:.1f}% less than {c['reference']} "
-            f"({c['drift_method']:.4f} vs {c['drift_reference']:.4f}; {c['runs_method']} vs {c['runs_reference']} runs; "
-            + (
-                "permutation test: needs 2+ runs per method)"
-                if math.isnan(c["p_value"])
-                else f"permutation test p = {c['p_value']:.3f})"
-            )
-        )
-    if comparison:
-        print(f"comparison: {write_csv(comparison, args.out / 'drift_comparison.csv')}")
-    print(f"table: {table}; figures: {', '.join(str(f) for f in figures)}")
+    runs = [run for folder in args.runs for run in drift_runs(folder)]
+    rows = analyze_runs(runs, args.base_cache, args.intruders)
+    done = report(rows, args.out, args.reference)
+    print("\n".join(done.lines))
+    if done.comparison:
+        print(f"comparison: {done.comparison}")
+    print(f"table: {done.table}; figures: {', '.join(str(f) for f in done.figures)}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from lorascope.reporting import build_report, compile_pdf
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    written = build_report(args.study_dir, args.out, formats)
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    if args.pdf:
+        if "tex" not in written:
+            raise LorascopeError("--pdf needs the tex format")
+        print(f"pdf: {compile_pdf(written['tex'])}")
     return 0
 
 
@@ -310,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": _results,
         "ranks": _ranks,
         "drift": _drift,
+        "report": _report,
         "demo": _demo,
     }
     try:

@@ -16,6 +16,7 @@ import numpy as np
 from lorascope.errors import LorascopeError
 from lorascope.studies.runner import read_results, run_status
 from lorascope.studies.sanity import sanity_verdict
+from lorascope.studies.spec import method_label
 
 METRIC_ORDER = ("accuracy", "f1", "pearson", "spearmanr")
 
@@ -30,7 +31,22 @@ def load_plan(study_dir: Path) -> dict:
         raise LorascopeError(f"{path}: unreadable ({exc})") from None
 
 
-def _entries(study_dir: Path, plan: dict) -> list[dict]:
+def drift_runs(folder: Path) -> list[tuple[Path, str | None]]:
+    """What a drift analysis of ``folder`` covers, as (run folder, method label): the finished
+    grid runs of a study folder, labelled by ``method_label``; or the run folder itself."""
+    folder = Path(folder)
+    if not (folder / "plan.json").is_file():
+        return [(folder, None)]
+    runs = {}
+    for planned in load_plan(folder)["runs"]:
+        if planned["kind"] == "run" and run_status(folder / planned["folder"]) == "done":
+            runs[planned["folder"]] = method_label(planned["group"])
+    if not runs:
+        raise LorascopeError(f"{folder}: the study has no finished runs yet")
+    return [(folder / run, label) for run, label in runs.items()]
+
+
+def study_entries(study_dir: Path, plan: dict) -> list[dict]:
     """Each planned run with its status, and its results or error where it has them."""
     entries = []
     for planned in plan["runs"]:
@@ -144,7 +160,7 @@ def write_tables(study_dir: Path) -> tuple[list[dict], list[dict]]:
     """Write results.csv and summary.csv into the study folder; returns (run rows, summary rows)."""
     study_dir = Path(study_dir)
     plan = load_plan(study_dir)
-    entries = _entries(study_dir, plan)  # every results.json read once
+    entries = study_entries(study_dir, plan)  # every results.json read once
     runs, summary = run_rows(entries), summary_rows(entries, plan["sanity"]["min_score"])
     _write_csv(study_dir / "results.csv", runs)
     _write_csv(study_dir / "summary.csv", summary)

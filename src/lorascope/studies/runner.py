@@ -7,6 +7,8 @@ Study folder::
     study_log.jsonl    one line per event: start, done, failed (with times)
     baselines/ sanity/ runs/   one ordinary run folder each, named <label>-<id>
     results.csv        one row per run;  summary.csv: one row per task × method
+    drift/             when the runs take drift snapshots: drift.csv, drift_comparison.csv,
+                       figures, and base-cache/ (the base model's snapshots, shared by the runs)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from lorascope.training.outputs import format_metrics, write_json
 from lorascope.training.run import preflight, run_training
 
 PHASES: tuple[Kind, ...] = ("baseline", "sanity", "run")
+BASE_CACHE = Path("drift") / "base-cache"
 NOUNS = {"baseline": "baselines", "sanity": "sanity checks", "run": "runs"}
 
 
@@ -131,7 +134,7 @@ def _execute(run: PlannedRun, out: Path, callbacks: list[TrainerCallback] | None
     (folder / "error.json").unlink(missing_ok=True)
     resume = (folder / "checkpoints").is_dir()
     try:
-        return run_training(run.config, folder, resume=resume, callbacks=callbacks)
+        return run_training(run.config, folder, resume=resume, callbacks=callbacks, base_cache=out / BASE_CACHE)
     finally:
         gc.collect()
         if torch.cuda.is_available():
@@ -246,8 +249,10 @@ def run_study(
     callbacks: list[TrainerCallback] | None = None,
     echo: Callable[[str], None] = print,
     phases: tuple[Kind, ...] = PHASES,
+    drift: bool = True,
 ) -> Outcome:
-    """Run every planned run not yet done: baselines, sanity checks (which may stop the study), the grid."""
+    """Run every planned run not yet done: baselines, sanity checks (which may stop the study), the
+    grid; then, with ``drift`` and runs that take drift snapshots, the drift stage."""
     out = Path(out)
     refuse_foreign_folder(out)
     checked = check_runs(study, out, phases)
@@ -290,4 +295,26 @@ def run_study(
             echo(f"baselines: {scored} ({', '.join(study.spec.baselines)}) scored on the evaluation sets")
         if kind == "sanity" and runs:
             _check_sanity(study, out, outcome, echo)
+    if drift and "run" in phases and any(run.config.drift.enabled for run in study.of_kind("run")):
+        drift_stage(study, out, echo)
     return outcome
+
+
+def drift_stage(study: Study, out: Path, echo: Callable[[str], None] = print) -> None:
+    """Drift of every finished grid run, labelled by its variant, into ``out/drift``."""
+    from lorascope.analysis.drift import analyze_runs, report
+    from lorascope.studies.results import drift_runs
+
+    settings = study.spec.drift
+    if not any(run_status(out / run.folder) == "done" for run in study.of_kind("run")):
+        echo("drift: no finished runs to analyse")
+        return
+    runs = drift_runs(out)
+    echo(
+        f"drift: {len(runs)} runs against the base model" + (", with intruder dimensions" if settings.intruders else "")
+    )
+    rows = analyze_runs(runs, out / BASE_CACHE, settings.intruders)
+    done = report(rows, out / "drift", settings.reference)
+    for line in done.lines:
+        echo(f"  {line}")
+    echo(f"drift: table {done.table}, figures in {done.table.parent}")

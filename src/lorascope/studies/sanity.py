@@ -39,6 +39,7 @@ def sanity_config(cfg: RunConfig, sanity: SanityConfig) -> RunConfig:
         "keep_checkpoints": False,
         "save_model": False,  # only the verdict matters
     }
+    raw["drift"]["enabled"] = False
     return parse_config(raw, source="sanity check")
 
 

@@ -30,6 +30,7 @@ from lorascope.config import (
     read_yaml,
 )
 from lorascope.errors import LorascopeError
+from lorascope.stats.hypotheses import HypothesesConfig, check_variants
 from lorascope.studies.sanity import SanityConfig, sanity_config
 
 Kind = Literal["baseline", "sanity", "run"]
@@ -66,6 +67,13 @@ def set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
         node[last] = copy.deepcopy(value)
 
 
+class StudyDriftConfig(_Strict):
+    """The drift stage, run after the grid when its runs take snapshots (``drift.enabled``)."""
+
+    reference: str = Field("full", description="Method (variant name) every other method is compared with.")
+    intruders: bool = Field(True, description="Also count intruder dimensions of each run's final weights.")
+
+
 class StudyConfig(_Strict):
     """A whole experiment grid in one file."""
 
@@ -79,6 +87,8 @@ class StudyConfig(_Strict):
         default_factory=lambda: list(BASELINE_METHODS), description="Baselines scored per task and seed."
     )
     sanity: SanityConfig = Field(default_factory=SanityConfig)
+    drift: StudyDriftConfig = Field(default_factory=StudyDriftConfig)
+    hypotheses: HypothesesConfig = Field(default_factory=HypothesesConfig)
 
     @field_validator("grid", mode="before")
     @classmethod
@@ -151,6 +161,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.+_-]+", "-", text).strip("-")[:80]
 
 
+def _axis_parts(group: dict[str, str]) -> list[str]:
+    """The non-task, non-method axes of a table row, short: ``r8``, ``all-MiniLM-L6-v2``."""
+    return [
+        Path(v).name if k == "model" else f"{k.split('.')[-1]}{v}"
+        for k, v in group.items()
+        if k not in ("task", "method")
+    ]
+
+
+def method_label(group: dict[str, str]) -> str:
+    """A table row's method and its other axes but the task, fit for a file name: ``lora``, ``lora-r8``."""
+    return _slug("-".join([group["method"], *_axis_parts(group)]))
+
+
 def run_id(cfg: RunConfig) -> str:
     """A stable id: the first 10 hex digits of SHA-256 over the resolved config as canonical JSON.
 
@@ -182,14 +206,8 @@ class PlannedRun:
     @property
     def folder(self) -> str:
         group = dict(self.group)
-        extra = [
-            Path(v).name if k == "model" else f"{k.split('.')[-1]}{v}"
-            for k, v in self.group
-            if k not in ("task", "method")
-        ]
-        stem = "-".join(
-            [group["task"], group["method"], *extra] + ([] if self.kind == "sanity" else [f"seed{self.seed}"])
-        )
+        seed = [] if self.kind == "sanity" else [f"seed{self.seed}"]
+        stem = "-".join([group["task"], group["method"], *_axis_parts(group), *seed])
         return f"{FOLDERS[self.kind]}/{_slug(stem)}-{self.id}"
 
     def record(self) -> dict[str, Any]:
@@ -284,6 +302,7 @@ def _study(raw: dict[str, Any], path: Path, name: str | None = None) -> Study:
     else:
         base, source = spec.base, str(path)
     runs = expand(spec, base, source)
+    check_variants(spec.hypotheses, {method_label(dict(r.group)) for r in runs if r.kind == "run"}, str(path))
     return Study(name or spec.name or path.stem, spec, raw | {"base": base}, runs)
 
 

@@ -35,9 +35,8 @@ from transformers import (
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from lorascope.analysis.probes import DriftSnapshots
+from lorascope.analysis.probes import BaseCache, DriftSnapshots, base_key, probe_batches
 from lorascope.config import ADAPTER_METHODS, BASELINE_METHODS, RunConfig, load_config
-from lorascope.data.sampling import stratified_indices
 from lorascope.data.tasks import TaskData, load_task_data
 from lorascope.errors import LorascopeError
 from lorascope.methods.adalora import AdaLoraAllocation, apply_adalora, planned_steps
@@ -222,17 +221,12 @@ def _rank_config(cfg: RunConfig, out: Path, checked: Preflight) -> RankConfig | 
     return read_rank_config(allocate_ranks(cfg, out / "ranks", checked.data, targets, checked.model_config))
 
 
-def _drift_snapshots(cfg: RunConfig, out: Path, data: TaskData, tokenizer) -> DriftSnapshots:
-    """The snapshot callback for ``cfg.drift``: the probe set is a stratified subset of the
-    evaluation inputs drawn with ``drift.probe_seed``."""
-    drift, task = cfg.drift, data.task
-    chosen = [data.eval[i] for i in stratified_indices(task.strata(data.eval), drift.probe_size, drift.probe_seed)]
-    encoded = task.encode(chosen, tokenizer, cfg.train.max_length)
-    collate, size = DataCollatorWithPadding(tokenizer), cfg.train.eval_batch_size
-    batches = [
-        collate([encoded[j] for j in range(i, min(i + size, len(encoded)))]) for i in range(0, len(encoded), size)
-    ]
-    return DriftSnapshots(out / "drift", batches, drift.pooling, drift.every_steps, drift.max_tokens)
+def starting_model(cfg: RunConfig, model_config: PretrainedConfig, head: str) -> tuple[torch.nn.Module, object]:
+    """(model, tokenizer) as a run starts from them, before any adapter: seeded with ``cfg.seed``
+    first, so a built-in random model is the same weights every time."""
+    set_seed(cfg.seed)
+    tokenizer = load_tokenizer(cfg.model, cfg.trust_remote_code)
+    return load_model(cfg.model, model_config, tokenizer, head, cfg.trust_remote_code), tokenizer
 
 
 def _strategy_name(cfg: RunConfig) -> str | None:
@@ -249,8 +243,14 @@ def run_training(
     resume: bool = False,
     callbacks: list[TrainerCallback] | None = None,
     checked: Preflight | None = None,
+    base_cache: Path | None = None,
 ) -> dict:
-    """Train and evaluate per ``cfg`` into ``out``; returns what ``results.json`` holds."""
+    """Train and evaluate per ``cfg`` into ``out``; returns what ``results.json`` holds.
+
+    With ``drift.enabled``, the base model's probe-set snapshot comes from ``base_cache`` (a
+    folder shared by runs of the same model and probe set) when it is there, and is added to it
+    when it is not.
+    """
     out = Path(out)
     checked = checked or preflight(cfg)
     resume_from = _check_out_dir(out, cfg, resume)
@@ -270,9 +270,7 @@ def run_training(
 
     task, data = checked.data.task, checked.data
     ranks = _rank_config(cfg, out, checked)
-    set_seed(cfg.seed)
-    tokenizer = load_tokenizer(cfg.model, cfg.trust_remote_code)
-    model = load_model(cfg.model, checked.model_config, tokenizer, task.head, cfg.trust_remote_code)
+    model, tokenizer = starting_model(cfg, checked.model_config, task.head)
     extra: list[TrainerCallback] = [JsonlLog(log_path), TrainClock()]
     if cfg.method == "lora":
         model = apply_lora(model, cfg.lora, checked.lora_targets, task.head, checked.unfreeze_modules, ranks)
@@ -306,10 +304,13 @@ def run_training(
     )
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgress)
-    snapshots = _drift_snapshots(cfg, out, checked.data, tokenizer) if cfg.drift.enabled else None
-    if snapshots is not None:
-        if not resume_from:
-            snapshots.take(trainer.model, 0)  # the model as it starts: LoRA's ΔW is 0 here
+    snapshots = None
+    if cfg.drift.enabled:
+        drift = cfg.drift
+        batches = probe_batches(cfg, data, tokenizer)
+        snapshots = DriftSnapshots(out / "drift", batches, drift.pooling, drift.every_steps, drift.max_tokens)
+        if not resume_from:  # the model as it starts is the base: LoRA's ΔW is 0 here
+            snapshots.take_base(trainer.model, base_key(cfg, data), BaseCache(base_cache) if base_cache else None)
         trainer.add_callback(snapshots)
     reset_peak_memory()
     trainer.train(resume_from_checkpoint=resume_from)

@@ -1,0 +1,78 @@
+"""The models of a finished run, rebuilt from its folder: the base model it started from and the
+fine-tuned model it kept (its adapter merged into the base by PEFT, or its full model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from lorascope.analysis.probes import BaseCache, base_key, hidden_states, load_snapshot, probe_batches, save_snapshot
+from lorascope.config import RunConfig, load_config
+from lorascope.errors import LorascopeError
+from lorascope.models.loading import HEADS, load_tokenizer
+from lorascope.training.run import Preflight, preflight, starting_model
+
+
+class RunModels:
+    """One run folder: its config, data and models, each loaded when first asked for."""
+
+    def __init__(self, run_dir: Path | str):
+        self.dir = Path(run_dir)
+        if not (self.dir / "config.yaml").is_file():
+            raise LorascopeError(f"{self.dir}: no config.yaml (not a run folder)")
+        self.config: RunConfig = load_config(self.dir / "config.yaml")
+        self._checked: Preflight | None = None
+
+    @property
+    def checked(self) -> Preflight:
+        if self._checked is None:
+            self._checked = preflight(self.config)
+        return self._checked
+
+    def base(self) -> tuple[torch.nn.Module, object]:
+        """(model, tokenizer) exactly as the run started (built-in random models re-seeded)."""
+        return starting_model(self.config, self.checked.model_config, self.checked.data.task.head)
+
+    def tuned(self) -> torch.nn.Module:
+        """The model the run kept; an adapter is merged into its base model (PEFT ``merge_and_unload``)."""
+        results_path = self.dir / "results.json"
+        if not results_path.is_file():
+            raise LorascopeError(f"{self.dir}: the run did not finish (no results.json)")
+        artifact = json.loads(results_path.read_text(encoding="utf-8")).get("artifact")
+        if artifact is None:
+            raise LorascopeError(f"{self.dir}: the run kept no model (train.save_model was false, or a baseline)")
+        if artifact == "adapter":
+            from peft import PeftModel
+
+            base, _ = self.base()
+            return PeftModel.from_pretrained(base, self.dir / artifact).merge_and_unload()
+        auto = HEADS[self.checked.data.task.head]
+        return auto.from_pretrained(self.dir / artifact, dtype=torch.float32)
+
+    def probe_states(self, model: torch.nn.Module, tokenizer) -> dict[int, torch.Tensor]:
+        """The probe set's hidden states under ``model`` (moved to the GPU when there is one),
+        pooled as the run's snapshots are."""
+        drift = self.config.drift
+        batches = probe_batches(self.config, self.checked.data, tokenizer)
+        if torch.cuda.is_available():
+            model = model.to("cuda")
+        states = hidden_states(model, batches, drift.pooling, drift.max_tokens)
+        return {int(name.split(".")[1]): value for name, value in states.items()}
+
+    def base_states(self, cache: BaseCache | None) -> dict[int, torch.Tensor]:
+        """The base model's probe-set snapshot: from ``cache`` when it holds it, else computed (and cached)."""
+        key = base_key(self.config, self.checked.data)
+        if cache is not None and cache.path(key).is_file():
+            return load_snapshot(cache.path(key))
+        model, tokenizer = self.base()
+        states = self.probe_states(model, tokenizer)
+        if cache is not None:
+            save_snapshot({f"layer.{i}": v for i, v in states.items()}, cache.path(key), 0, self.config.drift.pooling)
+        return states
+
+    def final_states(self) -> dict[int, torch.Tensor]:
+        """The kept model's probe-set snapshot, computed from its saved weights."""
+        tokenizer = load_tokenizer(self.config.model, self.config.trust_remote_code)
+        return self.probe_states(self.tuned(), tokenizer)

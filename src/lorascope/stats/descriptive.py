@@ -1,0 +1,161 @@
+"""Descriptive statistics over seeds: means with confidence intervals, one-way ANOVA across
+methods, and aggregates across tasks (IQM, probability of improvement) with stratified-bootstrap
+intervals (Agarwal et al. 2021, "Deep RL at the Edge of the Statistical Precipice")."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+BCA_MIN_SEEDS = 10  # below this, BCa's bias and acceleration estimates are too noisy to trust
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a confidence interval, and how the interval was made."""
+
+    estimate: float
+    low: float
+    high: float
+    method: str
+    n: int
+
+    def format(self, digits: int = 3) -> str:
+        if math.isnan(self.low):
+            return f"{self.estimate:.{digits}f}"
+        return f"{self.estimate:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95, seed: int = 0) -> Interval:
+    """Mean over seeds with a ``confidence`` interval: Student's t for fewer than
+    ``BCA_MIN_SEEDS`` values, BCa bootstrap from there on (9,999 resamples); NaN bounds for one value."""
+    x = np.asarray(values, dtype=float)
+    n = x.size
+    if n == 0:
+        raise ValueError("no values")
+    if n == 1:
+        return Interval(float(x[0]), math.nan, math.nan, "none", 1)
+    if np.ptp(x) == 0:  # every seed gave the same value
+        return Interval(float(x[0]), float(x[0]), float(x[0]), "constant", n)
+    if n < BCA_MIN_SEEDS:
+        low, high = stats.t.interval(confidence, n - 1, loc=x.mean(), scale=stats.sem(x))
+        return Interval(float(x.mean()), float(low), float(high), "t", n)
+    result = stats.bootstrap(
+        (x,), np.mean, confidence_level=confidence, method="BCa", n_resamples=9999, random_state=seed
+    )
+    return Interval(
+        float(x.mean()), float(result.confidence_interval.low), float(result.confidence_interval.high), "BCa", n
+    )
+
+
+@dataclass(frozen=True)
+class Anova:
+    """One-way ANOVA of one metric across methods (groups of seeds), classic and Welch's."""
+
+    f: float
+    p: float
+    welch_f: float
+    welch_p: float
+    eta_squared: float  # SS_between / SS_total
+    omega_squared: float  # less biased: (SS_b − (k − 1) MS_w) / (SS_t + MS_w)
+    groups: int
+    n: int
+
+
+def one_way_anova(groups: Sequence[Sequence[float]]) -> Anova:
+    """Classic one-way ANOVA (``scipy.stats.f_oneway``), Welch's ANOVA for unequal variances
+    (``statsmodels.stats.oneway.anova_oneway``) and the effect sizes η² and ω²."""
+    from statsmodels.stats.oneway import anova_oneway
+
+    arrays = [np.asarray(g, dtype=float) for g in groups]
+    if len(arrays) < 2 or any(a.size < 2 for a in arrays):
+        raise ValueError("ANOVA needs at least two groups of at least two values each")
+    classic = stats.f_oneway(*arrays)
+    if any(np.ptp(a) == 0 for a in arrays):  # Welch weights groups by 1 / variance: undefined
+        welch_f = welch_p = math.nan
+    else:
+        welch = anova_oneway(arrays, use_var="unequal", welch_correction=True)
+        welch_f, welch_p = float(welch.statistic), float(welch.pvalue)
+    everything = np.concatenate(arrays)
+    grand = everything.mean()
+    between = sum(a.size * (a.mean() - grand) ** 2 for a in arrays)
+    total = ((everything - grand) ** 2).sum()
+    k, n = len(arrays), everything.size
+    within_mean_square = (total - between) / (n - k)
+    eta = between / total if total > 0 else math.nan
+    omega = (between - (k - 1) * within_mean_square) / (total + within_mean_square) if total > 0 else math.nan
+    return Anova(
+        float(classic.statistic),
+        float(classic.pvalue),
+        welch_f,
+        welch_p,
+        float(eta),
+        float(omega),
+        k,
+        n,
+    )
+
+
+def iqm(values: Sequence[float]) -> float:
+    """Interquartile mean: the mean of the middle 50% (``scipy.stats.trim_mean(x, 0.25)``)."""
+    return float(stats.trim_mean(np.asarray(values, dtype=float), 0.25))
+
+
+def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
+    """P(X > Y) + ½ P(X = Y) for one draw of each: the Mann–Whitney U of x over y divided by |x|·|y|."""
+    a, b = np.asarray(x, dtype=float)[:, None], np.asarray(y, dtype=float)[None, :]
+    return float(((a > b) + 0.5 * (a == b)).mean())
+
+
+def stratified_bootstrap(
+    scores: dict[str, Sequence[float]] | dict[str, tuple[Sequence[float], Sequence[float]]],
+    statistic,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> Interval:
+    """Percentile interval of ``statistic(scores)`` when each task's runs (the strata) are
+    resampled with replacement, each task keeping its own number of runs. ``scores`` maps task →
+    values, or task → (values of x, values of y) for a two-method statistic."""
+    rng = np.random.default_rng(seed)
+    point = statistic(scores)
+
+    def resample(values):
+        values = np.asarray(values, dtype=float)
+        return values[rng.integers(0, values.size, values.size)]
+
+    draws = []
+    for _ in range(resamples):
+        drawn = {
+            task: tuple(resample(v) for v in value) if isinstance(value, tuple) else resample(value)
+            for task, value in scores.items()
+        }
+        draws.append(statistic(drawn))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(draws, [tail, 1 - tail])
+    n = sum(len(v[0]) if isinstance(v, tuple) else len(v) for v in scores.values())
+    return Interval(float(point), float(low), float(high), "stratified bootstrap", n)
+
+
+def iqm_across_tasks(scores: dict[str, Sequence[float]], confidence: float = 0.95, seed: int = 0) -> Interval:
+    """IQM of every run's score over all tasks, with a stratified-bootstrap interval."""
+    return stratified_bootstrap(
+        scores, lambda s: iqm(np.concatenate([np.asarray(v, dtype=float) for v in s.values()])), confidence, seed=seed
+    )
+
+
+def improvement_across_tasks(
+    pairs: dict[str, tuple[Sequence[float], Sequence[float]]], confidence: float = 0.95, seed: int = 0
+) -> Interval:
+    """Probability that method X beats method Y on a task drawn at random (the mean over tasks of
+    the per-task probability of improvement), with a stratified-bootstrap interval."""
+    return stratified_bootstrap(
+        pairs,
+        lambda s: float(np.mean([probability_of_improvement(x, y) for x, y in s.values()])),
+        confidence,
+        seed=seed,
+    )

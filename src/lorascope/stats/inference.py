@@ -1,0 +1,271 @@
+"""Tests of stated hypotheses over seeds, each returning an estimate, a confidence interval, a
+p-value, a decision and the reason for the test used.
+
+- **Non-inferiority** of a treatment to a reference (higher is better), on seeds paired by their
+  seed: H0 μ_T ≤ μ_R − δ (absolute margin) or μ_T ≤ (1 − m) μ_R (relative margin), one-sided.
+- **Equivalence** (TOST): two one-sided tests against the lower and the upper margin; p is the
+  larger of the two.
+- **Reduction** by at least a fraction f (lower is better, e.g. drift): H0 μ_log(T/R) ≥ log(1 − f),
+  one-sided, on the per-seed log ratios.
+- **Bounded overhead** of one measured quantity over another: the ratio of their means is at
+  most a bound, decided by a one-sided bootstrap upper confidence bound.
+
+The paired tests use Student's t on the per-seed differences by default, or the exact sign-flip
+permutation test (``test="sign-flip"``), which assumes only symmetry but cannot reach p below
+2⁻ⁿ with n seeds. Intervals are two-sided at 1 − 2α, the convention for one-sided and TOST
+decisions (the decision at α agrees with whether the margin lies outside the interval).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+
+PairedTest = Literal["t", "sign-flip"]
+Correction = Literal["holm", "bonferroni", "fdr_bh"]
+
+
+@dataclass
+class TestResult:
+    """One hypothesis test: what was estimated, its interval, the p-value and the decision."""
+
+    estimate: float
+    low: float
+    high: float
+    p_value: float
+    holds: bool  # H0 rejected at alpha: the claim is supported
+    test: str
+    why: str
+    n: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def _paired(treatment: Sequence[float], reference: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    t, r = np.asarray(treatment, dtype=float), np.asarray(reference, dtype=float)
+    if t.shape != r.shape or t.ndim != 1:
+        raise ValueError(f"paired tests need one value per seed for each method, got {t.shape} and {r.shape}")
+    if t.size < 2:
+        raise ValueError(f"a test over seeds needs at least 2 paired seeds, got {t.size}")
+    return t, r
+
+
+def min_p_value(n: int, test: PairedTest) -> float:
+    """The smallest one-sided p-value the test can give with ``n`` paired seeds (0 for t)."""
+    return 2.0**-n if test == "sign-flip" else 0.0
+
+
+def power_warnings(n: int, test: PairedTest, alpha: float) -> list[str]:
+    smallest = min_p_value(n, test)
+    warnings = []
+    if smallest >= alpha:
+        warnings.append(
+            f"{n} paired seeds cannot reach p < {alpha:g} in a {test} test (smallest p = {smallest:.3g}); "
+            f"use at least {math.ceil(math.log2(1 / alpha)) + 1} seeds or a t test"
+        )
+    if test == "t" and n < 5:
+        warnings.append(f"only {n} seeds: the t test leans on normality of the per-seed differences")
+    return warnings
+
+
+def _one_sided(d: np.ndarray, alternative: Literal["greater", "less"], test: PairedTest) -> float:
+    """p-value of H1 mean(d) > 0 (``greater``) or < 0 (``less``)."""
+    if test == "t":
+        if np.ptp(d) == 0:  # no spread: the sign of the constant decides
+            return 0.0 if (d[0] > 0 if alternative == "greater" else d[0] < 0) else 1.0
+        return float(stats.ttest_1samp(d, 0.0, alternative=alternative).pvalue)
+    return float(
+        stats.permutation_test(
+            (d,), np.mean, permutation_type="samples", alternative=alternative, n_resamples=100_000, random_state=0
+        ).pvalue
+    )
+
+
+def _t_interval(d: np.ndarray, alpha: float) -> tuple[float, float]:
+    """Two-sided 1 − 2α t interval of mean(d)."""
+    if np.ptp(d) == 0:
+        return float(d[0]), float(d[0])
+    low, high = stats.t.interval(1 - 2 * alpha, d.size - 1, loc=d.mean(), scale=stats.sem(d))
+    return float(low), float(high)
+
+
+def fieller_interval(t: np.ndarray, r: np.ndarray, alpha: float) -> tuple[float, float]:
+    """Two-sided 1 − 2α Fieller interval of the ratio μ_T / μ_R from paired values: every ρ whose
+    paired t test of T − ρR is not rejected at α on either side. Infinite when the reference's
+    mean is not clearly away from 0."""
+    n = t.size
+    q = stats.t.ppf(1 - alpha, n - 1)
+    cov = np.cov(np.vstack([t, r]), ddof=1) / n
+    a, b = t.mean(), r.mean()
+    qa, qb, qc = b * b - q * q * cov[1, 1], -2 * (a * b - q * q * cov[0, 1]), a * a - q * q * cov[0, 0]
+    if qa <= 0:
+        return -math.inf, math.inf
+    root = math.sqrt(max(qb * qb - 4 * qa * qc, 0.0))
+    return float((-qb - root) / (2 * qa)), float((-qb + root) / (2 * qa))
+
+
+def non_inferiority(
+    treatment: Sequence[float],
+    reference: Sequence[float],
+    margin: float,
+    relative: bool = True,
+    alpha: float = 0.05,
+    test: PairedTest = "t",
+) -> TestResult:
+    """Is the treatment no worse than the reference by more than ``margin`` (higher is better)?
+
+    Relative: estimate μ_T / μ_R with a Fieller interval; the test is on T − (1 − m)R per seed.
+    Absolute: estimate μ_T − μ_R with a t interval; the test is on T − R + δ per seed.
+    """
+    t, r = _paired(treatment, reference)
+    if relative:
+        d = t - (1 - margin) * r
+        estimate, (low, high) = float(t.mean() / r.mean()), fieller_interval(t, r, alpha)
+        claim = f"μ_T ≥ {1 - margin:g} · μ_R"
+    else:
+        d = t - r + margin
+        estimate, (low, high) = float((t - r).mean()), _t_interval(t - r, alpha)
+        claim = f"μ_T − μ_R ≥ −{margin:g}"
+    p = _one_sided(d, "greater", test)
+    return TestResult(
+        estimate,
+        low,
+        high,
+        p,
+        p < alpha,
+        f"one-sided paired {test} test",
+        f"non-inferiority ({claim}): H0 is inferiority by the margin, so rejecting it supports the "
+        "claim; 'no significant difference' would not. Seeds are paired (same data order and probe set).",
+        t.size,
+        power_warnings(t.size, test, alpha),
+    )
+
+
+def equivalence(
+    treatment: Sequence[float],
+    reference: Sequence[float],
+    margin: float,
+    relative: bool = True,
+    alpha: float = 0.05,
+    test: PairedTest = "t",
+) -> TestResult:
+    """TOST: is the treatment within ``margin`` of the reference on both sides? p = the larger of
+    the two one-sided p-values; the claim holds when both reject."""
+    t, r = _paired(treatment, reference)
+    if relative:
+        lower, upper = t - (1 - margin) * r, t - (1 + margin) * r
+        estimate, (low, high) = float(t.mean() / r.mean()), fieller_interval(t, r, alpha)
+        claim = f"{1 - margin:g} · μ_R ≤ μ_T ≤ {1 + margin:g} · μ_R"
+    else:
+        lower, upper = t - r + margin, t - r - margin
+        estimate, (low, high) = float((t - r).mean()), _t_interval(t - r, alpha)
+        claim = f"|μ_T − μ_R| ≤ {margin:g}"
+    p = max(_one_sided(lower, "greater", test), _one_sided(upper, "less", test))
+    return TestResult(
+        estimate,
+        low,
+        high,
+        p,
+        p < alpha,
+        f"TOST (two one-sided paired {test} tests)",
+        f"equivalence ({claim}): both one-sided nulls (below the lower margin, above the upper) must be "
+        "rejected; the 1 − 2α interval then lies within the margins.",
+        t.size,
+        power_warnings(t.size, test, alpha),
+    )
+
+
+def reduction(
+    treatment: Sequence[float],
+    reference: Sequence[float],
+    fraction: float,
+    alpha: float = 0.05,
+    test: PairedTest = "t",
+) -> TestResult:
+    """Is the treatment at most (1 − ``fraction``) × the reference (lower is better)? Tested on
+    per-seed log ratios log(T/R) against log(1 − f); the estimate is the geometric-mean ratio."""
+    t, r = _paired(treatment, reference)
+    if np.any(t <= 0) or np.any(r <= 0):
+        raise ValueError("a reduction is tested on log ratios: every value must be positive")
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    logs = np.log(t / r)
+    low, high = _t_interval(logs, alpha)
+    p = _one_sided(logs - math.log(1 - fraction), "less", test)
+    return TestResult(
+        float(math.exp(logs.mean())),
+        math.exp(low),
+        math.exp(high),
+        p,
+        p < alpha,
+        f"one-sided paired {test} test on log ratios",
+        f"reduction by at least {fraction:g} (T ≤ {1 - fraction:g} · R): ratios are tested on the log scale, "
+        "where they are symmetric and a per-seed ratio becomes a difference.",
+        t.size,
+        power_warnings(t.size, test, alpha),
+    )
+
+
+def overhead(
+    measured: Sequence[float],
+    baseline: Sequence[float],
+    bound: float,
+    alpha: float = 0.05,
+    resamples: int = 9999,
+    seed: int = 0,
+) -> TestResult:
+    """Is mean(measured) / mean(baseline) at most ``bound``? Independent samples (e.g. request
+    latencies) are resampled separately; the claim holds when the one-sided (1 − α) percentile
+    upper bound of the ratio is at most ``bound``. p is the share of bootstrap ratios above the
+    bound, the smallest α at which that upper bound would still exceed it."""
+    a, b = np.asarray(measured, dtype=float), np.asarray(baseline, dtype=float)
+    if a.size < 2 or b.size < 2:
+        raise ValueError("a bootstrap needs at least 2 measurements of each quantity")
+    result = stats.bootstrap(
+        (a, b),
+        lambda x, y, axis=-1: np.mean(x, axis=axis) / np.mean(y, axis=axis),
+        confidence_level=1 - 2 * alpha,
+        method="percentile",
+        n_resamples=resamples,
+        random_state=seed,
+        paired=False,
+        vectorized=True,
+    )
+    draws = result.bootstrap_distribution
+    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    p = float(np.mean(draws > bound))
+    return TestResult(
+        float(a.mean() / b.mean()),
+        low,
+        high,
+        p,
+        high <= bound,
+        "one-sided percentile bootstrap upper bound",
+        f"bounded overhead (ratio ≤ {bound:g}): measurements are not paired and their distribution is "
+        "unknown (latencies are skewed), so the bound on the ratio of means comes from the bootstrap.",
+        int(min(a.size, b.size)),
+    )
+
+
+def intersection_union(results: Sequence[TestResult]) -> tuple[float, bool]:
+    """ "Holds on every task": the intersection–union test rejects when every per-task test does;
+    its p-value is the largest per-task p, with no multiplicity penalty."""
+    p = max(r.p_value for r in results)
+    return p, all(r.holds for r in results)
+
+
+def adjust(
+    p_values: Sequence[float], method: Correction = "holm", alpha: float = 0.05
+) -> tuple[list[float], list[bool]]:
+    """Adjusted p-values and decisions over a family (``statsmodels.stats.multitest.multipletests``):
+    Holm and Bonferroni control the family-wise error, Benjamini–Hochberg (``fdr_bh``) the false discovery rate."""
+    from statsmodels.stats.multitest import multipletests
+
+    if not p_values:
+        return [], []
+    reject, adjusted, _, _ = multipletests(list(p_values), alpha=alpha, method=method)
+    return [float(p) for p in adjusted], [bool(r) for r in reject]

@@ -1,0 +1,149 @@
+"""The report of a real tiny study: its numbers are the runs' numbers, the HTML renders in a
+headless browser, and the LaTeX compiles where a TeX installation is present."""
+
+import csv
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import stats
+
+from lorascope.cli.main import main
+from lorascope.reporting import build_report, compile_pdf
+from lorascope.reporting.document import latex_escape
+from lorascope.studies import load_study, run_study
+from tests.studies.conftest import study_raw, write_study
+
+HYPOTHESES = {
+    "correction": "holm",
+    "claims": [
+        {
+            "name": "LoRA non-inferior",
+            "kind": "non-inferiority",
+            "treatment": "lora-r4",
+            "reference": "full",
+            "margin": 0.05,
+        },
+        {
+            "name": "LoRA drifts less",
+            "kind": "reduction",
+            "treatment": "lora-r4",
+            "reference": "full",
+            "metric": "drift",
+            "fraction": 0.1,
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, mini_glue):
+    folder = tmp_path_factory.mktemp("report-study")
+    raw = study_raw(mini_glue, baselines=["majority"])
+    raw["base"]["drift"] = {"enabled": True, "every_steps": 6, "probe_size": 16}
+    raw["hypotheses"] = HYPOTHESES
+    run_study(load_study(write_study(folder / "study.yaml", raw)), folder / "out", echo=lambda line: None)
+    out = folder / "out"
+    return out, build_report(out)
+
+
+def per_seed(out, task, method, metric):
+    values = {}
+    for path in (out / "runs").glob(f"{task}-{method}-seed*/results.json"):
+        results = json.loads(path.read_text())
+        values[results["seed"]] = results["metrics"][metric]
+    return [values[s] for s in sorted(values)]
+
+
+def test_the_tables_hold_the_runs_numbers_with_t_intervals(study):
+    out, written = study
+    rows = {
+        (r["task"], r["method"], r["metric"]): r for r in csv.DictReader((out / "report/tables/results_ci.csv").open())
+    }
+    values = per_seed(out, "stsb", "full", "pearson")
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    row = rows["stsb", "full", "pearson"]
+    assert float(row["mean"]) == pytest.approx(np.mean(values)) and row["ci_method"] == "t"
+    assert (float(row["ci_low"]), float(row["ci_high"])) == pytest.approx((low, high))
+    assert ("stsb", "lora-r4", "pearson") in rows and ("sst2", "majority (baseline)", "accuracy") in rows
+    [anova] = [r for r in csv.DictReader((out / "report/tables/anova.csv").open()) if r["task"] == "stsb"]
+    expected = stats.f_oneway(per_seed(out, "stsb", "full", "pearson"), per_seed(out, "stsb", "lora-r4", "pearson"))
+    assert float(anova["p"]) == pytest.approx(expected.pvalue)
+    markdown = written["md"].read_text()
+    for heading in (
+        "## Setup",
+        "## Results",
+        "## Hypotheses",
+        "## Representational drift",
+        "## Limitations",
+        "## Reproducibility",
+        "## References",
+    ):
+        assert heading in markdown
+    assert "| LoRA non-inferior | all |" in markdown and "figures/metrics.png" in markdown
+    assert (out / "report/figures/metrics.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_the_hypotheses_are_tested_on_paired_seeds(study):
+    out, _ = study
+    rows = list(csv.DictReader((out / "report/tables/hypotheses.csv").open()))
+    sst2 = next(r for r in rows if r["hypothesis"] == "LoRA non-inferior" and r["task"] == "sst2")
+    t, r = np.array(per_seed(out, "sst2", "lora-r4", "accuracy")), np.array(per_seed(out, "sst2", "full", "accuracy"))
+    assert float(sst2["p_value"]) == pytest.approx(stats.ttest_1samp(t - 0.95 * r, 0, alternative="greater").pvalue)
+    overall = [r for r in rows if r["task"] == "all"]
+    assert [r["hypothesis"] for r in overall] == ["LoRA non-inferior", "LoRA drifts less"]
+    assert all(r["correction"] == "holm" and r["p_adjusted"] for r in overall)
+
+
+def test_the_html_is_self_contained_and_renders_its_tables_and_figures(study, tmp_path):
+    out, written = study
+    page = written["html"].read_text()
+    assert page.count("data:image/png;base64,") >= 3 and 'src="figures/' not in page and "<table>" in page
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("headless Chromium not installed (Debian: apt install chromium)")
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={shot}",
+            "--window-size=1200,2400",
+            written["html"].as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
+    bars = np.all(np.abs(pixels - [158, 202, 225]) < 12, axis=1).sum()  # the metric figure's bar colour
+    text = (pixels.sum(axis=1) < 200).sum()  # dark pixels: headings, table text, rules
+    assert bars > 2000 and text > 5000
+
+
+def test_the_latex_compiles_to_a_pdf_where_tex_is_installed(study):
+    _, written = study
+    tex = written["tex"].read_text()
+    assert r"\begin{tabular}" in tex and r"\toprule" in tex and r"\cite{hu2022lora}" in tex
+    assert (written["tex"].parent / "refs.bib").read_text().count("@") >= 5
+    if not (shutil.which("latexmk") or shutil.which("pdflatex")):
+        pytest.skip("no latexmk or pdflatex (Debian: apt install latexmk texlive-latex-recommended)")
+    pdf = compile_pdf(written["tex"])
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 20_000
+
+
+def test_the_command_writes_the_formats_asked_for(study, tmp_path, capsys):
+    out, _ = study
+    assert main(["report", str(out), "--out", str(tmp_path / "md-only"), "--format", "md"]) == 0
+    assert (tmp_path / "md-only" / "report.md").is_file() and not (tmp_path / "md-only" / "report.html").exists()
+    assert main(["report", str(out), "--format", "md,docx"]) == 2
+    assert "unknown docx" in capsys.readouterr().err
+
+
+def test_latex_escaping_covers_special_characters_and_symbols():
+    assert latex_escape("50% of r_2 & μ ≥ 1 {x}") == r"50\% of r\_2 \& $\mu$ $\geq$ 1 \{x\}"
