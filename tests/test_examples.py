@@ -59,3 +59,11 @@ def test_the_drift_study_probes_every_run_on_the_same_examples():
     assert len(runs) == 8 and all(r.config.drift.enabled for r in runs)
     assert {r.config.max_eval_samples for r in runs} == {None}  # the whole dev set: one probe set
     assert study.spec.drift.reference in {dict(r.group)["method"] for r in runs}
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples" / "serving").glob("*.yaml")), ids=lambda p: p.name)
+def test_serving_workloads_are_valid(path):
+    from lorascope.serving import load_workload
+
+    workload = load_workload(path)
+    assert workload.adapter_names and workload.repetitions >= 2  # an overhead interval needs repetitions

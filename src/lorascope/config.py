@@ -7,7 +7,7 @@ ones (learning rate, weight decay) so that the written ``config.yaml`` reproduce
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -21,6 +21,9 @@ ADAPTER_METHODS = ("lora", "adalora")
 BASELINE_METHODS = ("majority", "random")
 RANK_STRATEGIES = ("uniform", "svd-energy", "fisher")
 TASK_NAMES = ("sst2", "mrpc", "rte", "stsb", "synthetic", "text-classification", "text-regression")
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -245,15 +248,20 @@ def _format_error(err: dict[str, Any]) -> str:
     return f"{path}: {msg}"
 
 
-def parse_config(raw: Any, source: str = "config") -> RunConfig:
-    """Validate a mapping; raise ``LorascopeError`` naming every bad key path."""
+def validate_mapping(model: type[ModelT], raw: Any, source: str) -> ModelT:
+    """Validate a mapping as ``model``; raise ``LorascopeError`` naming every bad key path."""
     if not isinstance(raw, dict):
         raise LorascopeError(f"{source}: expected a mapping of keys at the top level")
     try:
-        return RunConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         lines = [f"{source}: {_format_error(e)}" for e in exc.errors()]
         raise LorascopeError("\n".join(lines)) from None
+
+
+def parse_config(raw: Any, source: str = "config") -> RunConfig:
+    """Validate a run config mapping; raise ``LorascopeError`` naming every bad key path."""
+    return validate_mapping(RunConfig, raw, source)
 
 
 def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:

@@ -147,3 +147,38 @@ def test_the_command_writes_the_formats_asked_for(study, tmp_path, capsys):
 
 def test_latex_escaping_covers_special_characters_and_symbols():
     assert latex_escape("50% of r_2 & μ ≥ 1 {x}") == r"50\% of r\_2 \& $\mu$ $\geq$ 1 \{x\}"
+
+
+def test_serving_results_in_the_study_folder_get_a_section_and_feed_overhead_claims(study, tmp_path):
+    import yaml
+
+    out, _ = study
+    workload = {
+        "base": "tiny-llama",
+        "random_adapters": {"count": 2, "r": 4},
+        "prompts": {"count": 4, "input_tokens": 8, "output_tokens": 4},
+        "batch_sizes": [1, 2],
+        "repetitions": 2,
+        "warmup": 0,
+    }
+    spec = tmp_path / "w.yaml"
+    spec.write_text(yaml.safe_dump(workload))
+    assert main(["serve-bench", str(spec), "--out", str(out / "serving" / "tiny")]) == 0
+    raw = yaml.safe_load((out / "study.yaml").read_text())
+    raw["hypotheses"]["claims"].append(
+        {
+            "name": "adapters cost little",
+            "kind": "overhead",
+            "treatment": "adapters",
+            "reference": "merged",
+            "bound": 50.0,
+        }
+    )
+    (out / "study.yaml").write_text(yaml.safe_dump(raw))
+    written = build_report(out, tmp_path / "report", ("md",))
+    markdown = written["md"].read_text()
+    assert "## Serving cost" in markdown and "figures/serving_tiny.png" in markdown
+    rows = list(csv.DictReader((tmp_path / "report" / "tables" / "hypotheses.csv").open()))
+    serving = [r for r in rows if r["hypothesis"] == "adapters cost little"]
+    assert {r["task"] for r in serving} == {"tiny · batch 1", "tiny · batch 2", "all"}
+    assert all(r["holds"] == "True" for r in serving)  # a 50x bound holds on a CPU

@@ -118,3 +118,32 @@ def test_a_claim_without_its_parameter_is_rejected():
         settings(kind="non-inferiority", treatment="lora", reference="full")
     with pytest.raises(ValidationError, match="needs 'fraction'"):
         settings(kind="reduction", treatment="lora", reference="full", metric="drift")
+
+
+def test_overhead_between_serving_modes_reads_serve_bench_rows_per_batch_size():
+    from lorascope.stats.inference import overhead
+
+    rows = [
+        {"bench": "tiny", "mode": mode, "batch_size": str(b), "repetition": str(k), "mean_latency_ms": str(value)}
+        for b, scale in ((1, 1.1), (8, 1.6))
+        for k in range(4)
+        for mode, value in (("adapters", scale * (100 + k)), ("merged", 100 + k))
+    ]
+    config = settings(kind="overhead", treatment="adapters", reference="merged", bound=1.3)
+    result = evaluate(config, [], None, rows)
+    by_task = {r["task"]: r for r in result}
+    expected = overhead([1.1 * (100 + k) for k in range(4)], [100 + k for k in range(4)], 1.3)
+    assert by_task["tiny · batch 1"]["estimate"] == pytest.approx(expected.estimate)
+    assert by_task["tiny · batch 1"]["holds"] and not by_task["tiny · batch 8"]["holds"]
+    assert by_task["all"]["holds"] is False  # 1.6× at batch 8 breaks "on every batch size"
+
+
+def test_claims_must_name_study_variants_except_serving_overheads():
+    from lorascope.errors import LorascopeError
+    from lorascope.stats.hypotheses import check_variants
+
+    serving = settings(kind="overhead", treatment="adapters", reference="merged", bound=1.3)
+    check_variants(serving, {"full", "lora"}, "s.yaml")  # serve-bench modes, not variants
+    unknown = settings(kind="non-inferiority", treatment="lora-r8", reference="full", margin=0.03)
+    with pytest.raises(LorascopeError, match=r"claims\[0\].treatment: 'lora-r8' is not a variant"):
+        check_variants(unknown, {"full", "lora"}, "s.yaml")

@@ -25,6 +25,7 @@ EXAMPLES = """examples:
   lorascope ranks --base PRETRAINED --finetuned FINETUNED --budget-r 8   # ranks from two checkpoints
   lorascope drift studies/glue --out drift/glue     # how far each method moved the model's layers
   lorascope report studies/glue                     # a draft paper: report.md, report.html, paper/main.tex
+  lorascope serve-bench examples/serving/tiny_llama.yaml   # mixed adapters vs merged models
 """
 
 
@@ -136,6 +137,30 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="report folder (default: STUDY_DIR/report)")
     report.add_argument("--format", default="md,html,tex", help="comma-separated: md, html, tex (default: all three)")
     report.add_argument("--pdf", action="store_true", help="also compile paper/main.tex (needs latexmk or pdflatex)")
+
+    export = commands.add_parser(
+        "serve-export",
+        help="export LoRA runs for serving: PEFT adapters (and merged models), with vLLM's objections",
+    )
+    export.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="run folders, or a study folder")
+    export.add_argument("--out", type=Path, default=Path("serving"), help="output folder (default: serving)")
+    export.add_argument("--merged", action="store_true", help="also save each adapter merged into its base")
+    export.add_argument("--max-lora-rank", type=int, default=16, help="vLLM's max_lora_rank to check against")
+
+    bench = commands.add_parser(
+        "serve-bench",
+        help="latency and throughput of mixed-adapter batches vs merged models vs the base (docs/serving.md)",
+    )
+    bench.add_argument("spec", type=Path, help="workload (YAML)")
+    bench.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override workload keys")
+    bench.add_argument(
+        "--backend",
+        choices=["peft", "vllm", "openai-http"],
+        default="peft",
+        help="peft: in-process transformers + PEFT (default); vllm: vLLM's offline engine (unverified); "
+        "openai-http: the workload's http targets",
+    )
+    bench.add_argument("--out", type=Path, help="output folder (default: serving/<spec name>)")
 
     results = commands.add_parser("results", help="print a study's table and write results.csv and summary.csv")
     results.add_argument("study_dir", type=Path, help="study folder")
@@ -308,6 +333,32 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_export(args: argparse.Namespace) -> int:
+    from lorascope.serving.export import export_runs
+    from lorascope.studies.results import drift_runs
+
+    runs = [run for folder in args.runs for run in drift_runs(folder)]
+    for record in export_runs(runs, args.out, args.merged, args.max_lora_rank):
+        problems = record["vllm_problems"]
+        verdict = "vLLM can serve it" if not problems else "vLLM cannot serve it:\n    " + "\n    ".join(problems)
+        print(f"{record['name']}: {record['adapter']}" + (f", merged {record['merged']}" if "merged" in record else ""))
+        print(f"  {verdict}")
+    print(f"list: {args.out / 'exported.json'}")
+    return 0
+
+
+def _serve_bench(args: argparse.Namespace) -> int:
+    from lorascope.serving.bench import run_bench, run_http_bench, run_vllm_bench
+    from lorascope.serving.workload import load_workload
+
+    workload = load_workload(args.spec, args.overrides)
+    out = args.out or Path("serving") / args.spec.stem
+    backends = {"peft": run_bench, "vllm": run_vllm_bench, "openai-http": run_http_bench}
+    backends[args.backend](workload, out)
+    print(f"results: {out / 'results.csv'}, {out / 'overhead.csv'}; figure: {out / 'serving.png'}")
+    return 0
+
+
 def _results(args: argparse.Namespace) -> int:
     from lorascope.studies import format_summary, load_plan, write_tables
 
@@ -341,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         "ranks": _ranks,
         "drift": _drift,
         "report": _report,
+        "serve-export": _serve_export,
+        "serve-bench": _serve_bench,
         "demo": _demo,
     }
     try:

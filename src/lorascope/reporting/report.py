@@ -63,6 +63,7 @@ class StudyData:
     baselines: list[dict]
     planned: list[dict]
     drift_rows: list[dict] | None
+    serving_rows: list[dict]  # serve-bench results.csv rows of <study>/serving/*/, with "bench"
 
     @property
     def tasks(self) -> list[str]:
@@ -105,7 +106,16 @@ def read_study(folder: Path) -> StudyData:
         [e for e in done if e["kind"] == "baseline"],
         [e for e in entries if e["kind"] == "run"],
         read_csv(drift_csv) if drift_csv.is_file() else None,
+        _serving_rows(folder),
     )
+
+
+def _serving_rows(folder: Path) -> list[dict]:
+    rows = []
+    for results in sorted((folder / "serving").glob("*/results.csv")):
+        with results.open(newline="", encoding="utf-8") as handle:
+            rows += [r | {"bench": results.parent.name} for r in csv.DictReader(handle)]
+    return rows
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -175,6 +185,7 @@ class ReportBuilder:
         self.results()
         self.hypotheses()
         self.drift()
+        self.serving()
         self.ranks()
         self.limits()
         self.reproducibility()
@@ -186,7 +197,9 @@ class ReportBuilder:
 
         settings = HypothesesConfig.model_validate(self.data.spec.get("hypotheses") or {})
         self.settings = settings
-        return evaluate(settings, self.data.runs, self.data.drift_rows) if settings.claims else []
+        if not settings.claims:
+            return []
+        return evaluate(settings, self.data.runs, self.data.drift_rows, self.data.serving_rows)
 
     def summary(self) -> None:
         data = self.data
@@ -512,6 +525,45 @@ class ReportBuilder:
             if (drift_dir / f"{name}.png").is_file():
                 self.doc.add(
                     Figure(self._copy(drift_dir / f"{name}.png"), caption, self._copy(drift_dir / f"{name}.pdf"))
+                )
+
+    def serving(self) -> None:
+        benches = sorted({r["bench"] for r in self.data.serving_rows})
+        if not benches:
+            return
+        self.doc.add(
+            Heading("Serving cost"),
+            Paragraph(
+                "The same requests served by one base model with mixed LoRA adapter batches (adapters), by each "
+                "adapter's merged model (merged) and by the bare base (base), with `lorascope serve-bench`; the "
+                "overhead is the mean latency with adapters over merged, with a 95% percentile-bootstrap interval "
+                f"over repetitions {self.cite('efron1987bca')}."
+            ),
+        )
+        for bench in benches:
+            folder = self.data.folder / "serving" / bench
+            with (folder / "overhead.csv").open(newline="", encoding="utf-8") as handle:
+                overhead = list(csv.DictReader(handle))
+            rows = [
+                [
+                    r["batch_size"],
+                    _fmt(float(r["latency_ratio"])),
+                    f"[{_fmt(float(r['ci_low']))}, {_fmt(float(r['ci_high']))}]" if r.get("ci_low") else "—",
+                ]
+                for r in overhead
+            ]
+            self.doc.add(
+                Table(["batch size", "latency ratio", "95% interval"], rows, f"{bench}: adapters over merged.", "rrr")
+            )
+            figure = folder / "serving.png"
+            if figure.is_file():
+                target = self.figures / f"serving_{bench}.png"
+                shutil.copyfile(figure, target)
+                pdf = figure.with_suffix(".pdf")
+                if pdf.is_file():
+                    shutil.copyfile(pdf, target.with_suffix(".pdf"))
+                self.doc.add(
+                    Figure(target, f"{bench}: latency and throughput against batch size.", target.with_suffix(".pdf"))
                 )
 
     def _copy(self, source: Path) -> Path | None:

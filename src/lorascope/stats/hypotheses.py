@@ -26,6 +26,7 @@ from lorascope.stats.inference import (
 
 Kind = Literal["non-inferiority", "equivalence", "reduction", "overhead"]
 DRIFT_MEASURES = {"drift": "drift_linear_cka"}  # short names of drift.csv measures
+SERVING_MODES = ("adapters", "merged", "base")  # lorascope serve-bench's modes
 
 
 class Hypothesis(_Strict):
@@ -128,13 +129,36 @@ def _test(
     return reduction(t, r, h.fraction, settings.alpha, settings.test)
 
 
-def evaluate(settings: HypothesesConfig, entries: list[dict], drift_rows: list[dict] | None = None) -> list[dict]:
+def is_serving_claim(h: Hypothesis) -> bool:
+    """An overhead claim between serve-bench modes (e.g. adapters over merged), not study variants."""
+    return h.kind == "overhead" and h.treatment in SERVING_MODES and h.reference in SERVING_MODES
+
+
+def collect_serving(rows: list[dict], metric: str | None) -> dict[str, dict[str, dict[int, float]]]:
+    """task ("<bench> · batch N") → mode → repetition → value (default: mean latency) from serve-bench rows."""
+    values: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        task = f"{r['bench']} · batch {int(r['batch_size'])}"
+        values[task][r["mode"]][int(r["repetition"])] = float(r[metric or "mean_latency_ms"])
+    return values
+
+
+def evaluate(
+    settings: HypothesesConfig,
+    entries: list[dict],
+    drift_rows: list[dict] | None = None,
+    serving_rows: list[dict] | None = None,
+) -> list[dict]:
     """One row per hypothesis × task and one per hypothesis over all tasks (intersection–union),
     the latter with p-values adjusted across the family. A hypothesis that cannot be tested
-    (a variant or metric missing, too few seeds) gets a row saying why."""
+    (a variant or metric missing, too few seeds) gets a row saying why. Overhead claims between
+    serve-bench modes are tested on ``serving_rows``, each batch size a "task"."""
     rows, family = [], []
     for h in settings.claims:
-        values = collect(entries, drift_rows, h.metric)
+        if is_serving_claim(h):
+            values = collect_serving(serving_rows or [], h.metric)
+        else:
+            values = collect(entries, drift_rows, h.metric)
         per_task = []
         for task in sorted(values):
             by_variant = values[task]
@@ -211,6 +235,8 @@ def write_hypotheses(rows: list[dict], path: Path) -> Path:
 def check_variants(settings: HypothesesConfig, variants: set[str], source: str) -> None:
     """Every hypothesis names variants the study has."""
     for i, h in enumerate(settings.claims):
+        if is_serving_claim(h):
+            continue
         for role in ("treatment", "reference"):
             if getattr(h, role) not in variants:
                 raise LorascopeError(

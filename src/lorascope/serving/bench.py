@@ -1,0 +1,254 @@
+"""``lorascope serve-bench``: the same requests served by one base model with mixed adapter
+batches, by each adapter's merged model, and by the bare base model; latency and throughput per
+batch size, and the overhead of mixed adapters over merged models with a bootstrap interval.
+
+Output folder::
+
+    workload.yaml      the workload as run
+    environment.json   versions, device
+    results.csv        one row per mode × batch size × repetition (metrics of serving.metrics)
+    results.json       the same rows and the overhead table
+    overhead.csv       per batch size: mean latency of mixed adapters / merged, 95% bootstrap interval
+    serving.png/.pdf   latency and throughput against batch size, per mode
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from lorascope.errors import LorascopeError
+from lorascope.serving.metrics import RequestTiming, summarize
+from lorascope.serving.openai_http import run_requests
+from lorascope.serving.peft_backend import generate, load_base, merged_models, with_adapters
+from lorascope.serving.workload import Workload
+from lorascope.training.environment import environment, peak_memory_mb, reset_peak_memory
+from lorascope.training.outputs import write_json
+
+MODES = ("adapters", "merged", "base")
+
+
+def assign(names: list[str], assignment: str, count: int, rng: np.random.Generator) -> list[str]:
+    """The adapter (or model) of each of ``count`` requests: in turn (``round-robin``), uniformly at
+    random, or ``skewed`` (the k-th name drawn with weight 1/k)."""
+    if assignment == "round-robin":
+        return [names[i % len(names)] for i in range(count)]
+    weights = np.ones(len(names)) if assignment == "random" else 1.0 / np.arange(1, len(names) + 1)
+    return [str(n) for n in rng.choice(names, size=count, p=weights / weights.sum())]
+
+
+def synthetic_prompts(workload: Workload, vocab_size: int, special: set[int], rng: np.random.Generator) -> torch.Tensor:
+    """``count`` × ``input_tokens`` token ids drawn uniformly from the non-special vocabulary."""
+    allowed = np.array([t for t in range(vocab_size) if t not in special])
+    ids = rng.choice(allowed, size=(workload.prompts.count, workload.prompts.input_tokens))
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def serve_once(
+    mode: str, models: dict, tokenizer, prompts: torch.Tensor, names: list[str], batch_size: int, new_tokens: int
+) -> list[RequestTiming]:
+    """Every prompt served once in batches of ``batch_size``; merged models take their share of a
+    batch in turn (a batch's requests all arrive when it starts)."""
+
+    timings: list[RequestTiming] = []
+    for start in range(0, len(prompts), batch_size):
+        batch, adapters = prompts[start : start + batch_size], names[start : start + batch_size]
+        if mode == "adapters":
+            timings += generate(models["peft"], tokenizer, batch, new_tokens, adapter_names=adapters).timings
+        elif mode == "base":
+            with models["peft"].disable_adapter():
+                timings += generate(models["peft"], tokenizer, batch, new_tokens).timings
+        else:
+            sent = time.perf_counter()
+            for name in dict.fromkeys(adapters):
+                rows = [i for i, a in enumerate(adapters) if a == name]
+                timings += generate(models["merged"][name], tokenizer, batch[rows], new_tokens, sent=sent).timings
+    return timings
+
+
+def run_bench(workload: Workload, out: Path, echo: Callable[[str], None] = print) -> list[dict]:
+    """Run every mode × batch size × repetition (after warm-up) and write the output folder."""
+    _start(workload, out)
+    rng = np.random.default_rng(workload.seed)
+    base, tokenizer = load_base(workload)
+    prompts = synthetic_prompts(workload, base.config.vocab_size, set(tokenizer.all_special_ids), rng)
+    peft_model = with_adapters(base, workload)
+    models = {"peft": peft_model, "merged": merged_models(peft_model, workload.adapter_names)}
+    mixed = workload.adapter_names[: workload.adapters_per_batch or None]
+    names = assign(mixed, workload.assignment, len(prompts), rng)
+    rows = []
+    for batch_size in workload.batch_sizes:
+        for mode in MODES:
+            reset_peak_memory()
+            for repetition in range(-workload.warmup, workload.repetitions):
+                timings = serve_once(
+                    mode, models, tokenizer, prompts, names, batch_size, workload.prompts.output_tokens
+                )
+                if repetition >= 0:
+                    row = {"mode": mode, "batch_size": batch_size, "repetition": repetition} | summarize(timings)
+                    rows.append(row | {"peak_memory_mb": peak_memory_mb()})  # GPU, or the process's RSS on CPU
+            mean = np.mean([r["mean_latency_ms"] for r in rows if r["mode"] == mode and r["batch_size"] == batch_size])
+            echo(f"batch {batch_size:>3} · {mode:<8} mean latency {mean:9.1f} ms")
+    return _finish(out, rows)
+
+
+def run_vllm_bench(workload: Workload, out: Path, echo: Callable[[str], None] = print) -> list[dict]:
+    """The peft backend's requests through vLLM's offline engine (``serving.vllm_backend``)."""
+    from lorascope.serving.vllm_backend import import_vllm, run_vllm
+
+    import_vllm()  # a clear message before any work when vLLM is missing
+    _start(workload, out)
+    rng = np.random.default_rng(workload.seed)
+    base, tokenizer = load_base(workload)
+    prompts = synthetic_prompts(workload, base.config.vocab_size, set(tokenizer.all_special_ids), rng)
+    peft_model = with_adapters(base.cpu(), workload)
+    names = assign(
+        workload.adapter_names[: workload.adapters_per_batch or None], workload.assignment, len(prompts), rng
+    )
+    rows = run_vllm(workload, out, prompts.tolist(), names, peft_model)
+    for row in rows:
+        echo(f"batch {row['batch_size']:>3} · {row['mode']:<8} mean latency {row['mean_latency_ms']:9.1f} ms")
+    return _finish(out, rows)
+
+
+def _start(workload: Workload, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "workload.yaml").write_text(
+        yaml.safe_dump(workload.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+    )
+    write_json(out / "environment.json", environment(workload.seed, workload.dtype))
+
+
+def _finish(out: Path, rows: list[dict]) -> list[dict]:
+    table = overheads(rows)
+    _write(out / "results.csv", rows)
+    _write(out / "overhead.csv", table)
+    write_json(out / "results.json", {"results": rows, "overhead": table})
+    plot(rows, out / "serving.png")
+    return rows
+
+
+def run_http_bench(workload: Workload, out: Path, echo: Callable[[str], None] = print) -> list[dict]:
+    """The same text prompts sent to every HTTP target at each concurrency level (``batch_sizes``)."""
+    if workload.http is None:
+        raise LorascopeError("--backend openai-http: the workload has no http: section with targets")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "workload.yaml").write_text(
+        yaml.safe_dump(workload.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+    )
+    rng = np.random.default_rng(workload.seed)
+    words = rng.choice(WORDS, size=(workload.prompts.count, workload.prompts.input_tokens))
+    prompts = [" ".join(row) for row in words]
+    rows = []
+    for concurrency in workload.batch_sizes:
+        for label, target in workload.http.targets.items():
+            models = assign(target.models, workload.assignment, len(prompts), rng)
+            for repetition in range(-workload.warmup, workload.repetitions):
+                timings = run_requests(
+                    target.url,
+                    models,
+                    prompts,
+                    workload.prompts.output_tokens,
+                    concurrency,
+                    workload.http.request_rate,
+                    workload.seed + repetition,
+                    workload.http.fixed_length,
+                )
+                if repetition >= 0:
+                    rows.append(
+                        {"mode": label, "batch_size": concurrency, "repetition": repetition} | summarize(timings)
+                    )
+            mean = np.mean(
+                [r["mean_latency_ms"] for r in rows if r["mode"] == label and r["batch_size"] == concurrency]
+            )
+            echo(f"concurrency {concurrency:>3} · {label:<10} mean latency {mean:9.1f} ms")
+    return _finish(out, rows)
+
+
+WORDS = np.array(
+    [
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "is",
+        "was",
+        "for",
+        "on",
+        "that",
+        "with",
+        "as",
+        "by",
+        "at",
+        "from",
+        "it",
+        "an",
+        "be",
+        "this",
+        "are",
+        "or",
+        "which",
+    ]
+)
+
+
+def overheads(rows: list[dict], bound: float = 1.3) -> list[dict]:
+    """Per batch size: mean latency with mixed adapters over merged models, with a 95% percentile
+    bootstrap interval over repetitions (``lorascope.stats.overhead``; needs 2+ repetitions)."""
+    from lorascope.stats.inference import overhead
+
+    table = []
+    for batch_size in sorted({r["batch_size"] for r in rows}):
+        adapters = [r["mean_latency_ms"] for r in rows if r["mode"] == "adapters" and r["batch_size"] == batch_size]
+        merged = [r["mean_latency_ms"] for r in rows if r["mode"] == "merged" and r["batch_size"] == batch_size]
+        if not adapters or not merged:
+            continue
+        row = {"batch_size": batch_size, "latency_ratio": float(np.mean(adapters) / np.mean(merged))}
+        if len(adapters) >= 2 and len(merged) >= 2:
+            result = overhead(adapters, merged, bound, alpha=0.025)
+            row |= {"ci_low": result.low, "ci_high": result.high, f"p_ratio_above_{bound:g}": result.p_value}
+        table.append(row)
+    return table
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot(rows: list[dict], path: Path) -> Path:
+    """Mean latency and output throughput against batch size, one line per mode (mean over repetitions)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+
+    def mean(key: str, mode: str, size: int) -> float:
+        return float(np.mean([r[key] for r in rows if r["mode"] == mode and r["batch_size"] == size]))
+
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        sizes = sorted({r["batch_size"] for r in rows if r["mode"] == mode})
+        left.plot(sizes, [mean("mean_latency_ms", mode, b) for b in sizes], marker="o", label=mode)
+        right.plot(sizes, [mean("output_throughput", mode, b) for b in sizes], marker="o", label=mode)
+    for ax, label in ((left, "mean latency per request (ms)"), (right, "output tokens / s")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    fig.savefig(path.with_suffix(".pdf"))
+    plt.close(fig)
+    return path

@@ -1,0 +1,101 @@
+"""The serving workload: a base model, adapters (saved, or random with given ranks: latency does
+not depend on weight values), prompts of fixed lengths, batch sizes, how many adapters a batch
+mixes and how requests are assigned to them, repetitions, warm-up and seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from lorascope.config import _Strict, read_yaml, validate_mapping
+
+
+class SavedAdapter(_Strict):
+    name: str
+    path: Path = Field(description="A PEFT adapter folder (adapter_config.json + adapter_model.safetensors).")
+
+
+class RandomAdapters(_Strict):
+    """``count`` adapters with random (non-zero) A and B, so each changes the output."""
+
+    count: int = Field(4, ge=1)
+    r: int = Field(8, ge=1)
+    alpha: float | None = Field(None, gt=0, description="Default: 2·r.")
+    target_modules: list[str] | None = Field(None, description="Default: PEFT's for the model family.")
+
+
+class Prompts(_Strict):
+    """Synthetic prompts of a fixed token length; every answer is exactly ``output_tokens`` long."""
+
+    count: int = Field(32, ge=1, description="Requests per configuration and repetition.")
+    input_tokens: int = Field(128, ge=1)
+    output_tokens: int = Field(32, ge=1)
+
+
+class HttpTarget(_Strict):
+    """One OpenAI-compatible endpoint and the model names requests go to, in turn by ``assignment``."""
+
+    url: str = "http://127.0.0.1:8000"
+    models: list[str] = Field(min_length=1, description="Adapter names (vLLM --lora-modules) or merged model names.")
+
+
+class Http(_Strict):
+    """For ``--backend openai-http``: targets by label (name them adapters and merged for the
+    overhead table); ``batch_sizes`` are the concurrency levels."""
+
+    targets: dict[str, HttpTarget] = Field(min_length=1)
+    request_rate: float | None = Field(None, gt=0, description="Poisson arrivals per second; null: all at once.")
+    fixed_length: bool = Field(
+        True, description="Send vLLM's min_tokens and ignore_eos; off for servers that reject unknown fields."
+    )
+
+
+class Workload(_Strict):
+    """A serving benchmark, as read from YAML (see docs/serving.md)."""
+
+    base: str = Field(
+        "tiny-llama", description="Causal LM: hub id, local folder, or built-in tiny-llama / tiny-gpt2 (peft backend)."
+    )
+    adapters: list[SavedAdapter] = Field(default_factory=list)
+    random_adapters: RandomAdapters | None = None
+    prompts: Prompts = Field(default_factory=Prompts)
+    batch_sizes: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16])
+    adapters_per_batch: int | None = Field(None, ge=1, description="Distinct adapters a batch mixes; default all.")
+    assignment: Literal["round-robin", "random", "skewed"] = Field(
+        "round-robin", description="Requests to adapters: in turn, uniformly at random, or Zipf-like (1/k)."
+    )
+    repetitions: int = Field(3, ge=1)
+    warmup: int = Field(1, ge=0, description="Untimed batches before each configuration.")
+    seed: int = 0
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: bf16 on GPU, fp32 on CPU."
+    )
+    http: Http | None = Field(None, description="Targets for --backend openai-http.")
+
+    @model_validator(mode="after")
+    def _some_adapters(self) -> Workload:
+        if not self.adapters and self.random_adapters is None and self.http is None:
+            raise ValueError("give adapters (saved folders), random_adapters, or http targets")
+        names = [a.name for a in self.adapters]
+        if len(set(names)) < len(names):
+            raise ValueError("adapters: names must be distinct")
+        if any(b < 1 for b in self.batch_sizes) or not self.batch_sizes:
+            raise ValueError("batch_sizes: give positive sizes")
+        return self
+
+    @property
+    def adapter_names(self) -> list[str]:
+        names = [a.name for a in self.adapters]
+        if self.random_adapters is not None:
+            names += [f"random-{i}" for i in range(self.random_adapters.count)]
+        return names
+
+
+def load_workload(path: Path | str, overrides: list[str] | None = None) -> Workload:
+    """Read and validate a workload file; errors name the file and key."""
+    from lorascope.config import apply_overrides
+
+    path = Path(path)
+    return validate_mapping(Workload, apply_overrides(read_yaml(path), overrides or []), str(path))

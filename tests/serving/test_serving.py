@@ -1,0 +1,248 @@
+"""Serving: metrics from timestamps, vLLM's constraints, PEFT mixed-adapter batches against each
+adapter alone and against merged models, the benchmark's outputs, and export for serving."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lorascope.cli.main import main
+from lorascope.errors import LorascopeError
+from lorascope.serving import RequestTiming, Workload, check_vllm, load_workload, summarize
+from lorascope.serving.peft_backend import generate, load_base, merged_models, with_adapters
+
+
+def test_metrics_equal_a_hand_computation():
+    timings = [
+        RequestTiming(sent=0.0, first_token=0.1, done=0.5, input_tokens=10, output_tokens=5),
+        RequestTiming(sent=0.0, first_token=0.2, done=1.0, input_tokens=10, output_tokens=9),
+        RequestTiming(sent=1.0, first_token=1.3, done=1.4, input_tokens=20, output_tokens=1),
+    ]
+    summary = summarize(timings)
+    assert summary["mean_latency_ms"] == pytest.approx((500 + 1000 + 400) / 3)
+    assert summary["p50_latency_ms"] == pytest.approx(500)
+    assert summary["p99_latency_ms"] == pytest.approx(500 + 0.98 * (1000 - 500))  # linear interpolation
+    assert summary["mean_ttft_ms"] == pytest.approx((100 + 200 + 300) / 3)
+    assert summary["mean_tpot_ms"] == pytest.approx((400 / 4 + 800 / 8) / 2)  # a one-token answer has none
+    assert summary["duration_s"] == pytest.approx(1.4)
+    assert summary["request_throughput"] == pytest.approx(3 / 1.4)
+    assert summary["output_throughput"] == pytest.approx(15 / 1.4)
+    assert summary["total_token_throughput"] == pytest.approx((15 + 40) / 1.4)
+
+
+def adapter_folder(tmp_path, **config):
+    folder = tmp_path / "adapter"
+    folder.mkdir(exist_ok=True)
+    base = {"peft_type": "LORA", "r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"], "bias": "none"}
+    (folder / "adapter_config.json").write_text(json.dumps(base | config))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"r": 32}, "rank 32 exceeds max_lora_rank 16"),
+        ({"rank_pattern": {"q_proj": 64}}, "rank 64 exceeds"),
+        ({"use_dora": True}, "does not serve DoRA"),
+        ({"bias": "lora_only"}, "bias 'lora_only'"),
+        ({"modules_to_save": ["classifier"]}, "modules_to_save ['classifier']"),
+        ({"init_lora_weights": "pissa_niter_4"}, "rewrote the base weights"),
+        ({"target_modules": ["q_proj", "classifier"]}, "['classifier'] are not adapted by vLLM's llama"),
+        ({"target_modules": ".*proj"}, "is a regex"),
+    ],
+)
+def test_vllm_objections_name_what_to_change(tmp_path, config, message):
+    problems = check_vllm(adapter_folder(tmp_path, **config), max_lora_rank=16, model_type="llama")
+    assert len(problems) == 1 and message in problems[0]
+
+
+def test_a_plain_lora_adapter_passes_and_an_odd_max_rank_is_refused(tmp_path):
+    folder = adapter_folder(tmp_path)
+    assert check_vllm(folder, 16, "llama") == []
+    assert "vLLM accepts 1, 8, 16" in check_vllm(folder, 12, "llama")[0]
+
+
+WORKLOAD = {
+    "base": "tiny-llama",
+    "random_adapters": {"count": 3, "r": 4},
+    "prompts": {"count": 6, "input_tokens": 8, "output_tokens": 6},
+    "batch_sizes": [1, 3],
+    "repetitions": 2,
+    "warmup": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def served():
+    workload = Workload.model_validate(WORKLOAD)
+    base, tokenizer = load_base(workload)
+    peft_model = with_adapters(base, workload)
+    return workload, peft_model, merged_models(peft_model, workload.adapter_names), tokenizer
+
+
+def test_a_mixed_batch_gives_each_request_what_its_adapter_gives_alone(served):
+    workload, peft_model, merged, tokenizer = served
+    prompts = torch.randint(10, 200, (3, 8), generator=torch.Generator().manual_seed(0))
+    names = ["random-0", "random-1", "random-2"]
+    mixed = generate(peft_model, tokenizer, prompts, 6, adapter_names=names).tokens
+    for i, name in enumerate(names):
+        peft_model.set_adapter(name)
+        alone = generate(peft_model, tokenizer, prompts[i : i + 1], 6).tokens[0]
+        assert mixed[i] == alone  # greedy: the same tokens
+        assert generate(merged[name], tokenizer, prompts[i : i + 1], 6).tokens[0] == alone  # merged = unmerged
+    with peft_model.disable_adapter():
+        plain = generate(peft_model, tokenizer, prompts, 6).tokens
+    assert plain != mixed  # the adapters do change the output
+    assert len({tuple(t) for t in mixed}) == 3
+
+
+def test_the_benchmark_writes_every_mode_batch_size_and_repetition(tmp_path, capsys):
+    spec = tmp_path / "w.yaml"
+    spec.write_text(json.dumps(WORKLOAD))
+    assert main(["serve-bench", str(spec), "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
+    assert {(r["mode"], r["batch_size"], r["repetition"]) for r in rows} == {
+        (m, str(b), str(k)) for m in ("adapters", "merged", "base") for b in (1, 3) for k in (0, 1)
+    }
+    assert all(float(r["requests"]) == 6 and float(r["mean_latency_ms"]) > 0 for r in rows)
+    overhead = list(csv.DictReader((tmp_path / "out" / "overhead.csv").open()))
+    for row in overhead:
+        mine = [float(r["mean_latency_ms"]) for r in rows if r["batch_size"] == row["batch_size"]]
+        assert float(row["ci_low"]) <= float(row["latency_ratio"]) <= float(row["ci_high"]) and mine
+    adapters = np.mean(
+        [float(r["mean_latency_ms"]) for r in rows if r["mode"] == "adapters" and r["batch_size"] == "3"]
+    )
+    merged = np.mean([float(r["mean_latency_ms"]) for r in rows if r["mode"] == "merged" and r["batch_size"] == "3"])
+    assert float(overhead[1]["latency_ratio"]) == pytest.approx(adapters / merged)
+    assert (tmp_path / "out" / "serving.png").is_file() and "batch   3 · adapters" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert len(saved["results"]) == len(rows) and len(saved["overhead"]) == 2
+
+
+def test_a_workload_without_adapters_is_refused(tmp_path):
+    spec = tmp_path / "w.yaml"
+    spec.write_text("base: tiny-llama\n")
+    with pytest.raises(LorascopeError, match="give adapters .saved folders., random_adapters, or http targets"):
+        load_workload(spec)
+
+
+def test_export_copies_the_adapter_merges_it_and_says_why_vllm_refuses_a_task_head(tmp_path, capsys):
+    from transformers import AutoModelForSequenceClassification
+
+    from lorascope.analysis.run_models import RunModels
+    from lorascope.config import parse_config
+    from lorascope.training import run_training
+    from tests.conftest import tiny_run_config
+
+    run = tmp_path / "run"
+    run_training(parse_config(tiny_run_config(train__epochs=1)).resolved(), run)
+    assert main(["serve-export", str(run), "--out", str(tmp_path / "out"), "--merged"]) == 0
+    [record] = json.loads((tmp_path / "out" / "exported.json").read_text())
+    assert (tmp_path / "out" / "adapters" / "run" / "adapter_model.safetensors").is_file()
+    assert any("modules_to_save" in p for p in record["vllm_problems"])  # the classification head
+    merged = AutoModelForSequenceClassification.from_pretrained(record["merged"]).eval()
+    unmerged = RunModels(run).tuned().eval()
+    ids = torch.randint(5, 100, (2, 12), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(merged(input_ids=ids).logits, unmerged(input_ids=ids).logits)
+    assert "vLLM cannot serve it" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``transformers serve`` on 127.0.0.1 with a local tiny Llama folder."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    pytest.importorskip("fastapi", reason="transformers[serving] (a dev extra) is not installed")
+    pytest.importorskip("uvicorn", reason="transformers[serving] (a dev extra) is not installed")
+    from transformers import AutoModelForCausalLM
+
+    from lorascope.models.tiny import tiny_config_and_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    torch.manual_seed(0)
+    config, tokenizer = tiny_config_and_tokenizer("tiny-llama")
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "transformers.cli.transformers",
+        "serve",
+        str(folder),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("transformers serve did not start within 60 s")
+        yield url, str(folder)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_streaming_requests_to_a_real_server_are_timed(server):
+    from lorascope.serving.openai_http import run_requests
+
+    url, model = server
+    timings = run_requests(url, [model] * 4, ["the of and to"] * 4, max_tokens=6, concurrency=2, fixed_length=False)
+    assert len(timings) == 4
+    for t in timings:
+        assert t.sent < t.first_token <= t.done and 1 <= t.output_tokens <= 6 and t.input_tokens > 0
+        assert t.tpot is None or t.tpot >= 0
+    summary = summarize(timings)
+    assert summary["mean_ttft_ms"] <= summary["mean_latency_ms"]
+
+
+def test_the_openai_http_backend_benchmarks_each_target(server, tmp_path):
+    url, model = server
+    workload = {
+        "http": {
+            "targets": {"adapters": {"url": url, "models": [model]}, "merged": {"url": url, "models": [model]}},
+            "fixed_length": False,  # transformers serve rejects vLLM's min_tokens and ignore_eos
+        },
+        "prompts": {"count": 4, "input_tokens": 6, "output_tokens": 4},
+        "batch_sizes": [1, 2],
+        "repetitions": 2,
+        "warmup": 0,
+    }
+    spec = tmp_path / "http.yaml"
+    spec.write_text(json.dumps(workload))
+    assert main(["serve-bench", str(spec), "--backend", "openai-http", "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
+    assert {(r["mode"], r["batch_size"]) for r in rows} == {(m, b) for m in ("adapters", "merged") for b in ("1", "2")}
+    assert all(float(r["output_throughput"]) > 0 for r in rows)
+    assert len(list(csv.DictReader((tmp_path / "out" / "overhead.csv").open()))) == 2
+
+
+def test_without_vllm_its_backend_says_what_to_do(tmp_path, capsys):
+    try:
+        import vllm  # noqa: F401
+
+        pytest.skip("vLLM is installed here")
+    except ImportError:
+        pass
+    spec = tmp_path / "w.yaml"
+    spec.write_text(json.dumps(WORKLOAD))
+    assert main(["serve-bench", str(spec), "--backend", "vllm", "--out", str(tmp_path / "out")]) == 2
+    assert "vLLM is not installed" in capsys.readouterr().err and not (tmp_path / "out").exists()
