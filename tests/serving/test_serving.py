@@ -84,7 +84,7 @@ def served():
 
 def test_a_mixed_batch_gives_each_request_what_its_adapter_gives_alone(served):
     workload, peft_model, merged, tokenizer = served
-    prompts = torch.randint(10, 200, (3, 8), generator=torch.Generator().manual_seed(0))
+    prompts = torch.randint(10, 200, (3, 8), generator=torch.Generator().manual_seed(0)).tolist()
     names = ["random-0", "random-1", "random-2"]
     mixed = generate(peft_model, tokenizer, prompts, 6, adapter_names=names).tokens
     for i, name in enumerate(names):
@@ -246,3 +246,26 @@ def test_without_vllm_its_backend_says_what_to_do(tmp_path, capsys):
     spec.write_text(json.dumps(WORKLOAD))
     assert main(["serve-bench", str(spec), "--backend", "vllm", "--out", str(tmp_path / "out")]) == 2
     assert "vLLM is not installed" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_dataset_prompts_of_different_lengths_are_left_padded_without_changing_answers(served, tmp_path):
+    from lorascope.serving.bench import token_prompts
+
+    workload, peft_model, _, tokenizer = served
+    records = [{"instruction": text} for text in ("Name a colour.", "Give three tips for staying healthy today.", "Hi")]
+    data = tmp_path / "alpaca.json"
+    data.write_text(json.dumps(records))
+    spec = Workload.model_validate(
+        WORKLOAD
+        | {"prompts": {"count": 3, "input_tokens": 12, "output_tokens": 5, "file": str(data), "field": "instruction"}}
+    )
+    prompts = token_prompts(spec, tokenizer, 0, np.random.default_rng(0))
+    assert [len(p) for p in prompts] == [min(12, len(tokenizer(r["instruction"])["input_ids"])) for r in records]
+    peft_model.set_adapter("random-1")
+    together = generate(peft_model, tokenizer, prompts, 5)
+    assert [t.input_tokens for t in together.timings] == [len(p) for p in prompts]
+    for i, prompt in enumerate(prompts):
+        assert generate(peft_model, tokenizer, [prompt], 5).tokens[0] == together.tokens[i]
+    bad = Workload.model_validate(WORKLOAD | {"prompts": {"count": 3, "file": str(data), "field": "text"}})
+    with pytest.raises(LorascopeError, match="record 0 has no text field 'text'"):
+        token_prompts(bad, tokenizer, 0, np.random.default_rng(0))

@@ -20,14 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 
 from lorascope.errors import LorascopeError
 from lorascope.serving.metrics import RequestTiming, summarize
 from lorascope.serving.openai_http import run_requests
 from lorascope.serving.peft_backend import generate, load_base, merged_models, with_adapters
-from lorascope.serving.workload import Workload
+from lorascope.serving.workload import Workload, dataset_texts
 from lorascope.training.environment import environment, peak_memory_mb, reset_peak_memory
 from lorascope.training.outputs import write_json
 
@@ -43,15 +42,19 @@ def assign(names: list[str], assignment: str, count: int, rng: np.random.Generat
     return [str(n) for n in rng.choice(names, size=count, p=weights / weights.sum())]
 
 
-def synthetic_prompts(workload: Workload, vocab_size: int, special: set[int], rng: np.random.Generator) -> torch.Tensor:
-    """``count`` × ``input_tokens`` token ids drawn uniformly from the non-special vocabulary."""
+def token_prompts(workload: Workload, tokenizer, vocab_size: int, rng: np.random.Generator) -> list[list[int]]:
+    """The prompts as token ids: a dataset's texts tokenized and cut to ``input_tokens``, or
+    ``count`` × ``input_tokens`` ids drawn uniformly from the non-special vocabulary."""
+    spec = workload.prompts
+    if spec.file is not None:
+        return [tokenizer(text)["input_ids"][: spec.input_tokens] for text in dataset_texts(spec)]
+    special = set(tokenizer.all_special_ids)
     allowed = np.array([t for t in range(vocab_size) if t not in special])
-    ids = rng.choice(allowed, size=(workload.prompts.count, workload.prompts.input_tokens))
-    return torch.tensor(ids, dtype=torch.long)
+    return rng.choice(allowed, size=(spec.count, spec.input_tokens)).tolist()
 
 
 def serve_once(
-    mode: str, models: dict, tokenizer, prompts: torch.Tensor, names: list[str], batch_size: int, new_tokens: int
+    mode: str, models: dict, tokenizer, prompts: list[list[int]], names: list[str], batch_size: int, new_tokens: int
 ) -> list[RequestTiming]:
     """Every prompt served once in batches of ``batch_size``; merged models take their share of a
     batch in turn (a batch's requests all arrive when it starts)."""
@@ -68,7 +71,8 @@ def serve_once(
             sent = time.perf_counter()
             for name in dict.fromkeys(adapters):
                 rows = [i for i, a in enumerate(adapters) if a == name]
-                timings += generate(models["merged"][name], tokenizer, batch[rows], new_tokens, sent=sent).timings
+                share = [batch[i] for i in rows]
+                timings += generate(models["merged"][name], tokenizer, share, new_tokens, sent=sent).timings
     return timings
 
 
@@ -77,7 +81,7 @@ def run_bench(workload: Workload, out: Path, echo: Callable[[str], None] = print
     _start(workload, out)
     rng = np.random.default_rng(workload.seed)
     base, tokenizer = load_base(workload)
-    prompts = synthetic_prompts(workload, base.config.vocab_size, set(tokenizer.all_special_ids), rng)
+    prompts = token_prompts(workload, tokenizer, base.config.vocab_size, rng)
     peft_model = with_adapters(base, workload)
     models = {"peft": peft_model, "merged": merged_models(peft_model, workload.adapter_names)}
     mixed = workload.adapter_names[: workload.adapters_per_batch or None]
@@ -106,12 +110,12 @@ def run_vllm_bench(workload: Workload, out: Path, echo: Callable[[str], None] = 
     _start(workload, out)
     rng = np.random.default_rng(workload.seed)
     base, tokenizer = load_base(workload)
-    prompts = synthetic_prompts(workload, base.config.vocab_size, set(tokenizer.all_special_ids), rng)
+    prompts = token_prompts(workload, tokenizer, base.config.vocab_size, rng)
     peft_model = with_adapters(base.cpu(), workload)
     names = assign(
         workload.adapter_names[: workload.adapters_per_batch or None], workload.assignment, len(prompts), rng
     )
-    rows = run_vllm(workload, out, prompts.tolist(), names, peft_model)
+    rows = run_vllm(workload, out, prompts, names, peft_model)
     for row in rows:
         echo(f"batch {row['batch_size']:>3} · {row['mode']:<8} mean latency {row['mean_latency_ms']:9.1f} ms")
     return _finish(out, rows)
@@ -143,8 +147,11 @@ def run_http_bench(workload: Workload, out: Path, echo: Callable[[str], None] = 
         yaml.safe_dump(workload.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
     )
     rng = np.random.default_rng(workload.seed)
-    words = rng.choice(WORDS, size=(workload.prompts.count, workload.prompts.input_tokens))
-    prompts = [" ".join(row) for row in words]
+    if workload.prompts.file is not None:
+        prompts = dataset_texts(workload.prompts)
+    else:
+        words = rng.choice(WORDS, size=(workload.prompts.count, workload.prompts.input_tokens))
+        prompts = [" ".join(row) for row in words]
     rows = []
     for concurrency in workload.batch_sizes:
         for label, target in workload.http.targets.items():

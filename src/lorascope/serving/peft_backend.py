@@ -100,25 +100,34 @@ class Generated:
     timings: list[RequestTiming]
 
 
+def left_padded(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) with shorter prompts padded on the left, as decoders generate."""
+    width = max(len(p) for p in prompts)
+    ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts], dtype=torch.long)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
+    return ids, mask
+
+
 @torch.no_grad()
 def generate(
     model,
     tokenizer,
-    prompts: torch.Tensor,
+    prompts: list[list[int]],
     new_tokens: int,
     adapter_names: list[str] | None = None,
     sent: float | None = None,
 ) -> Generated:
-    """Greedy generation of exactly ``new_tokens`` for a batch of equal-length prompts. Every
-    request of the batch shares its token times; it was sent at ``sent`` (default: now)."""
+    """Greedy generation of exactly ``new_tokens`` for a batch of prompts (token ids, left-padded
+    together). Every request of the batch shares its token times; it was sent at ``sent``
+    (default: now)."""
     device = next(model.parameters()).device
-    input_ids = prompts.to(device)
+    input_ids, attention_mask = (t.to(device) for t in left_padded(prompts, tokenizer.pad_token_id))
     clock = _StepClock()
     kwargs = {"adapter_names": adapter_names} if adapter_names is not None else {}
     sent = time.perf_counter() if sent is None else sent
     output = model.generate(
         input_ids=input_ids,
-        attention_mask=torch.ones_like(input_ids),
+        attention_mask=attention_mask,
         max_new_tokens=new_tokens,
         min_new_tokens=new_tokens,
         do_sample=False,
@@ -130,5 +139,5 @@ def generate(
         torch.cuda.synchronize()
     done = time.perf_counter()
     generated = output[:, input_ids.shape[1] :].tolist()
-    timing = RequestTiming(sent, clock.times[0], done, input_ids.shape[1], new_tokens)
-    return Generated(generated, [timing] * len(generated))
+    timings = [RequestTiming(sent, clock.times[0], done, len(p), new_tokens) for p in prompts]
+    return Generated(generated, timings)

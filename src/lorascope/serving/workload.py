@@ -27,11 +27,43 @@ class RandomAdapters(_Strict):
 
 
 class Prompts(_Strict):
-    """Synthetic prompts of a fixed token length; every answer is exactly ``output_tokens`` long."""
+    """Synthetic prompts of exactly ``input_tokens`` tokens, or the first ``count`` texts of a
+    dataset file (cut to ``input_tokens``); every answer is exactly ``output_tokens`` long."""
 
     count: int = Field(32, ge=1, description="Requests per configuration and repetition.")
-    input_tokens: int = Field(128, ge=1)
+    input_tokens: int = Field(128, ge=1, description="Synthetic: the length; from a file: the most kept.")
     output_tokens: int = Field(32, ge=1)
+    file: Path | None = Field(None, description="JSON list or JSONL of records, e.g. Alpaca's; null: synthetic.")
+    field: str = Field("text", description="The record field holding the prompt, e.g. instruction.")
+
+
+def dataset_texts(prompts: Prompts) -> list[str]:
+    """The first ``count`` prompts of ``prompts.file``; errors name the file and the record."""
+    import json
+
+    from lorascope.errors import LorascopeError
+
+    path = prompts.file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LorascopeError(f"prompts.file: {exc}") from None
+    try:
+        records = (
+            json.loads(text)
+            if text.lstrip().startswith("[")
+            else [json.loads(line) for line in text.splitlines() if line.strip()]
+        )
+    except json.JSONDecodeError as exc:
+        raise LorascopeError(f"{path}: not JSON or JSONL ({exc})") from None
+    texts = []
+    for i, record in enumerate(records[: prompts.count]):
+        if not isinstance(record, dict) or not isinstance(record.get(prompts.field), str):
+            raise LorascopeError(f"{path}: record {i} has no text field '{prompts.field}' (prompts.field)")
+        texts.append(record[prompts.field])
+    if len(texts) < prompts.count:
+        raise LorascopeError(f"{path}: {len(texts)} records, fewer than prompts.count = {prompts.count}")
+    return texts
 
 
 class HttpTarget(_Strict):
