@@ -232,7 +232,7 @@ class ReportBuilder:
             detail = ""
             if method in ("lora", "adalora"):
                 lora = config["lora"]
-                targets = lora["target_modules"] or "family default"
+                targets = ", ".join(lora["target_modules"] or []) or "the family default"
                 detail = f"r = {lora['r']}, alpha = {lora['alpha']}, targets {targets}"
                 if method == "lora" and lora.get("strategy", "uniform") != "uniform":
                     detail += f", ranks by {lora['strategy']}"
@@ -293,8 +293,8 @@ class ReportBuilder:
                         label,
                         str(len(members)),
                         *cells,
-                        _fmt(_mean([r.get("trainable_params") for r in results]), 0),
-                        _fmt(_mean([r.get("lora_params") for r in results]), 0),
+                        _count(_mean([r.get("trainable_params") for r in results])),
+                        _count(_mean([r.get("lora_params") for r in results])),
                         _fmt(_mean([r.get("train_seconds") for r in results]), 1),
                         _count(_mean([r.get("peak_memory_mb") for r in results])),
                     ]
