@@ -6,9 +6,10 @@ import time
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
 import lorascope
+from lorascope.models.tiny import tinyllama_1b_config
 
 pytestmark = [
     pytest.mark.gpu,
@@ -19,22 +20,10 @@ MEMORY_LIMIT_GIB = 2.5  # bf16 weights of 1.10 B parameters are 2.05 GiB; LoRA a
 FORWARD_LIMIT_MS = 60.0  # one forward pass, batch 4 × 128 tokens, bf16
 
 
-def tinyllama_config() -> LlamaConfig:
-    return LlamaConfig(
-        vocab_size=32000,
-        hidden_size=2048,
-        intermediate_size=5632,
-        num_hidden_layers=22,
-        num_attention_heads=32,
-        num_key_value_heads=4,
-        max_position_embeddings=2048,
-    )
-
-
 @pytest.fixture(scope="module")
 def model_with_ranks(tmp_path_factory):
     """The model built on the GPU in bf16, wrapped from a rank config whose ranks vary by depth."""
-    config = tinyllama_config()
+    config = tinyllama_1b_config()
     layers = {}
     for i in range(config.num_hidden_layers):
         layers[f"model.layers.{i}.self_attn.q_proj"] = {"r": 4 + 4 * (i % 8), "alpha": 2.0 * (4 + 4 * (i % 8))}

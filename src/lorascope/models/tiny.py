@@ -92,6 +92,21 @@ def _gpt2(vocab: int) -> PretrainedConfig:
     )
 
 
+def tinyllama_1b_config(**overrides) -> LlamaConfig:
+    """TinyLlama-1.1B's shape (22 layers, width 2048, 32 heads, 4 key-value heads), for GPU tests
+    and benchmarks with random weights, where no pretrained decoder can be downloaded."""
+    shape = {
+        "vocab_size": 32000,
+        "hidden_size": 2048,
+        "intermediate_size": 5632,
+        "num_hidden_layers": 22,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 4,
+        "max_position_embeddings": 2048,
+    }
+    return LlamaConfig(**(shape | overrides))
+
+
 ARCHITECTURES = {"tiny-bert": (_bert, True), "tiny-llama": (_llama, False), "tiny-gpt2": (_gpt2, False)}
 
 
