@@ -24,6 +24,7 @@ from lorascope.analysis.intruders import DEFAULT_EPSILONS, DEFAULT_TOP_K
 from lorascope.analysis.probes import BaseCache, load_snapshot, snapshot_name
 from lorascope.analysis.similarity import cosine_per_example, linear_cka
 from lorascope.errors import LorascopeError
+from lorascope.training.outputs import write_csv
 
 FIELDS = ("run", "task", "method", "seed", "layer", "step", "measure", "value")
 DRIFT = "drift_linear_cka"
@@ -113,27 +114,17 @@ def analyze_runs(
     for run_dir, method in tqdm(runs, desc="drift", unit="run", disable=len(runs) < 2):
         run_dir = Path(run_dir)
         identity = run_identity(run_dir, method)
-        if (run_dir / "drift" / snapshot_name(0)).is_file():
+        has_snapshots = (run_dir / "drift" / snapshot_name(0)).is_file()
+        models = RunModels(run_dir) if intruders or not has_snapshots else None  # data and models loaded once
+        if has_snapshots:
             rows += run_drift(run_dir, method)
         else:
-            models = RunModels(run_dir)
             rows += drift_rows(identity, {0: models.base_states(cache), None: models.final_states()})
         if intruders:
-            models = RunModels(run_dir)
             counts = model_intruders(models.base()[0], models.tuned(), top_k, epsilons)
             rows += intruder_rows(identity, counts)
         gc.collect()
     return rows
-
-
-def write_csv(rows: list[dict], path: Path) -> Path:
-    """Rows as CSV (the tidy drift table: one row per run × layer × step × measure)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else list(FIELDS))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -215,7 +206,7 @@ def report(rows: list[dict], out: Path, reference: str = "full") -> DriftReport:
     other method: drift, and intruders at the middle ε of the sweep) into ``out``."""
     from lorascope.analysis.plots import plot_drift, plot_intruders
 
-    done = DriftReport(write_csv(rows, out / "drift.csv"), None, plot_drift(rows, out))
+    done = DriftReport(write_csv(out / "drift.csv", rows, FIELDS), None, plot_drift(rows, out))
     intruder_figure = plot_intruders(rows, out, INTRUDERS)
     if intruder_figure is not None:
         done.figures.append(intruder_figure)
@@ -249,7 +240,7 @@ def report(rows: list[dict], out: Path, reference: str = "full") -> DriftReport:
             f"{c['mean_method']:.4g} vs {c['mean_reference']:.4g} ({'; '.join(parts)})"
         )
     if comparison:
-        done.comparison = write_csv(comparison, out / "drift_comparison.csv")
+        done.comparison = write_csv(out / "drift_comparison.csv", comparison)
     elif rows and reference not in {r["method"] for r in rows}:
         done.lines.append(f"no comparison: no runs of the reference method '{reference}'")
     return done

@@ -48,6 +48,7 @@ from lorascope.stats.descriptive import (
 )
 from lorascope.stats.hypotheses import evaluate, write_hypotheses
 from lorascope.stats.inference import power_warnings
+from lorascope.training.outputs import write_csv
 
 FORMATS = ("md", "html", "tex")
 
@@ -128,15 +129,6 @@ def _p(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def _write_csv(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["empty"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def _count(value: float | None) -> str:
@@ -311,7 +303,7 @@ class ReportBuilder:
                 {v: mean_interval(data.values(task, v, main)) for v in data.variants if data.values(task, v, main)},
                 {v: data.values(task, v, main) for v in data.variants},
             )
-        _write_csv(self.tables / "results_ci.csv", csv_rows)
+        write_csv(self.tables / "results_ci.csv", csv_rows)
         png, _ = metric_by_method(panels, self.figures / "metrics.png")
         self.doc.add(
             Figure(
@@ -368,7 +360,7 @@ class ReportBuilder:
                     "ANOVA across methods.",
                 ),
             )
-            _write_csv(self.tables / "anova.csv", csv_rows)
+            write_csv(self.tables / "anova.csv", csv_rows)
 
     def across_tasks(self) -> None:
         data = self.data
@@ -409,7 +401,7 @@ class ReportBuilder:
             ),
             Table(["method", "IQM [95%]", f"P(beats {reference}) [95%]"], rows, "Aggregates across tasks.", "lrr"),
         )
-        _write_csv(self.tables / "across_tasks.csv", csv_rows)
+        write_csv(self.tables / "across_tasks.csv", csv_rows)
 
     def hypotheses(self) -> None:
         rows = self.hypothesis_rows
@@ -516,7 +508,7 @@ class ReportBuilder:
                     "lllrrrr",
                 )
             )
-            _write_csv(self.tables / "drift_comparison.csv", comparison)
+            write_csv(self.tables / "drift_comparison.csv", comparison)
         for name, caption in (
             ("drift_per_layer", "Drift per layer of the final model: mean and min–max band over seeds."),
             ("drift_over_steps", "Drift over training, mean over layers and seeds."),

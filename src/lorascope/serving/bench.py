@@ -14,7 +14,6 @@ Output folder::
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,7 @@ from lorascope.serving.openai_http import run_requests
 from lorascope.serving.peft_backend import generate, load_base, merged_models, with_adapters
 from lorascope.serving.workload import Workload, dataset_texts
 from lorascope.training.environment import environment, peak_memory_mb, reset_peak_memory
-from lorascope.training.outputs import write_json
+from lorascope.training.outputs import write_csv, write_json
 
 MODES = ("adapters", "merged", "base")
 
@@ -131,8 +130,8 @@ def _start(workload: Workload, out: Path) -> None:
 
 def _finish(out: Path, rows: list[dict]) -> list[dict]:
     table = overheads(rows)
-    _write(out / "results.csv", rows)
-    _write(out / "overhead.csv", table)
+    write_csv(out / "results.csv", rows)
+    write_csv(out / "overhead.csv", table)
     write_json(out / "results.json", {"results": rows, "overhead": table})
     plot(rows, out / "serving.png")
     return rows
@@ -223,13 +222,6 @@ def overheads(rows: list[dict], bound: float = 1.3) -> list[dict]:
             row |= {"ci_low": result.low, "ci_high": result.high, f"p_ratio_above_{bound:g}": result.p_value}
         table.append(row)
     return table
-
-
-def _write(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def plot(rows: list[dict], path: Path) -> Path:

@@ -6,7 +6,6 @@ belong to which table row and how many seeds were planned.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -17,6 +16,7 @@ from lorascope.errors import LorascopeError
 from lorascope.studies.runner import read_results, run_status
 from lorascope.studies.sanity import sanity_verdict
 from lorascope.studies.spec import method_label
+from lorascope.training.outputs import write_csv
 
 METRIC_ORDER = ("accuracy", "f1", "pearson", "spearmanr")
 
@@ -149,21 +149,14 @@ def _sanity(entry: dict | None, min_score: float) -> tuple[str, float | None]:
     return ("pass" if passed else "FAIL"), score
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["kind"])
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def write_tables(study_dir: Path) -> tuple[list[dict], list[dict]]:
     """Write results.csv and summary.csv into the study folder; returns (run rows, summary rows)."""
     study_dir = Path(study_dir)
     plan = load_plan(study_dir)
     entries = study_entries(study_dir, plan)  # every results.json read once
     runs, summary = run_rows(entries), summary_rows(entries, plan["sanity"]["min_score"])
-    _write_csv(study_dir / "results.csv", runs)
-    _write_csv(study_dir / "summary.csv", summary)
+    write_csv(study_dir / "results.csv", runs, ("kind",))
+    write_csv(study_dir / "summary.csv", summary, ("kind",))
     return runs, summary
 
 

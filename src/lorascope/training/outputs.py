@@ -1,7 +1,8 @@
-"""Files every run folder shares: JSON written atomically, per-example predictions."""
+"""Files every run folder shares: JSON written atomically, CSV tables, per-example predictions."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -15,6 +16,18 @@ def write_json(path: Path, payload: object) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_csv(path: Path, rows: list[dict], empty_header: tuple[str, ...] = ("empty",)) -> Path:
+    """Rows as a CSV table, the columns being every row's keys in first-seen order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(
+            handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or list(empty_header)
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 def json_safe(metrics: dict[str, float]) -> dict[str, float | None]:
