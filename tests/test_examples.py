@@ -67,3 +67,16 @@ def test_serving_workloads_are_valid(path):
 
     workload = load_workload(path)
     assert workload.adapter_names and workload.repetitions >= 2  # an overhead interval needs repetitions
+
+
+def test_the_tuning_study_searches_each_method_in_its_own_space():
+    from lorascope.tuning.units import tuning_units
+
+    study = load_study(ROOT / "examples" / "studies" / "tune_minilm_sst2.yaml")
+    full, lora = tuning_units(study)
+    assert (full.label, lora.label) == ("sst2 · full", "sst2 · lora")
+    lr_full, lr_lora = full.space["train.learning_rate"], lora.space["train.learning_rate"]
+    assert lr_lora.low > lr_full.low and lr_lora.high > lr_full.high and lr_full.log and lr_lora.log
+    assert lora.space["train.gradient_accumulation_steps"].type == "int"
+    cfg = lora.trial_config({"lora.r": 16}, study.spec.tune, "example")
+    assert cfg.data.eval_split == "holdout" and cfg.train.eval_strategy == "steps"

@@ -6,6 +6,8 @@ ones (learning rate, weight decay) so that the written ``config.yaml`` reproduce
 
 from __future__ import annotations
 
+import copy
+import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -145,9 +147,21 @@ class DataConfig(_Strict):
 
     sample_seed: int | None = Field(None, description="Seed for the stratified subsets; null uses the run's seed.")
     synthetic_size: int = Field(2000, gt=0, description="Training examples the synthetic task makes.")
-    eval_split: Literal["eval", "train"] = Field(
-        "eval", description="Evaluate on the evaluation set, or on the (subset) training examples as sanity checks do."
+    eval_split: Literal["eval", "train", "holdout"] = Field(
+        "eval",
+        description="Evaluate on the evaluation set; on the (subset) training examples, as sanity checks do; or "
+        "on a stratified holdout of them, trained on the rest (hyperparameter search keeps dev unseen).",
     )
+    holdout: float = Field(
+        0.1, gt=0, description="With eval_split: holdout, the share (below 1) or number (1 or more) held out."
+    )
+
+    @field_validator("holdout")
+    @classmethod
+    def _whole_count(cls, holdout: float) -> float:
+        if holdout >= 1 and holdout != int(holdout):
+            raise ValueError("a share must be below 1, a number of examples a whole number")
+        return holdout
 
 
 class TrainConfig(_Strict):
@@ -231,6 +245,36 @@ class RunConfig(_Strict):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def is_config_key(dotted: str) -> bool:
+    """Whether ``dotted`` names a run-config field (a section, a leaf, or a key inside a mapping field)."""
+    model: type[BaseModel] = RunConfig
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            continue
+        last = i == len(parts) - 1
+        return last or (typing.get_origin(annotation) is dict and i == len(parts) - 2)
+    return True
+
+
+def set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set a dotted key; a mapping merges into an existing section instead of replacing it."""
+    *parents, last = dotted.split(".")
+    node = raw
+    for key in parents:
+        node = node.setdefault(key, {})
+    if isinstance(value, dict) and isinstance(node.get(last), dict):
+        for key, inner in value.items():
+            set_key(node[last], key, inner)
+    else:
+        node[last] = copy.deepcopy(value)
 
 
 def _format_error(err: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   lorascope train examples/sst2_lora.yaml --out runs/sst2-lora --resume   # after an interruption
   lorascope study examples/studies/glue_bert_base.yaml --dry-run     # list the runs of a grid
   lorascope study examples/studies/glue_bert_base.yaml --out studies/glue   # start, or continue
+  lorascope tune examples/studies/tune_minilm_sst2.yaml   # Optuna per task × method; then `study` uses the winners
   lorascope sanity examples/sst2_lora.yaml         # can this setup overfit 64 training examples?
   lorascope results studies/glue                   # the table: mean ± std over seeds
   lorascope ranks examples/ranks_minilm_sst2.yaml  # per-layer ranks: brief fine-tune, SVD of ΔW
@@ -65,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--out", type=Path, help="study folder (default: studies/<name>); run again to continue")
     study.add_argument("--dry-run", action="store_true", help="list the runs and their status; train nothing")
     study.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
+
+    tune = commands.add_parser(
+        "tune",
+        help="hyperparameter search per task × method (Optuna), the first phase of a study with a tune: section",
+        description="Run trials until every task × method of the study has tune.trials of them; start several "
+        "with the same --out (or tune.storage) to share the work. Writes STUDY_DIR/tune/: best.yaml per row, "
+        "trials.csv, figures, summary.json; `lorascope study` then trains the runs with the chosen values.",
+    )
+    tune.add_argument("study", type=Path, help="study file (YAML) with a tune: section; see docs/tuning.md")
+    tune.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override study keys, e.g. tune.trials=20")
+    tune.add_argument("--out", type=Path, help="study folder (default: studies/<name>); the search goes in its tune/")
 
     sanity = commands.add_parser("sanity", help="check that a setup can overfit a few training examples")
     sanity.add_argument("config", type=Path, help="run config or study file (YAML)")
@@ -221,7 +233,7 @@ def _study(args: argparse.Namespace) -> int:
     study = load_study(args.study, args.overrides)
     out = args.out or Path("studies") / study.name
     if args.dry_run:
-        print(describe(study, out))
+        print(describe(_tuned_if_ready(study, out), out))
         return 0
     outcome = run_study(study, out, fail_fast=args.fail_fast)
     _, summary = write_tables(out)
@@ -232,6 +244,40 @@ def _study(args: argparse.Namespace) -> int:
         print(f"{len(outcome.failed)} run(s) failed; run the same command again to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from lorascope.studies import load_study
+    from lorascope.tuning.results import format_tuning, write_tuning_outputs
+    from lorascope.tuning.search import run_tuning
+
+    study = load_study(args.study, args.overrides)
+    out = args.out or Path("studies") / study.name
+    outcome = run_tuning(study, out)
+    summary = write_tuning_outputs(study, outcome.searches, out)
+    print()
+    print(format_tuning(summary))
+    print(f"\nsummary: {summary}; next: lorascope study {args.study} --out {out}  (trains with the chosen values)")
+    if outcome.given_up:
+        print(
+            f"{len(outcome.given_up)} search(es) given up after repeated failures; see their trials.csv",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _tuned_if_ready(study, out: Path):
+    """The study with its tuned values; before `lorascope tune` has finished, as configured, with a note."""
+    if study.spec.tune is None:
+        return study
+    from lorascope.tuning.results import NotTuned, apply_tuning
+
+    try:
+        return apply_tuning(study, out)
+    except NotTuned as exc:
+        print(f"note: {exc}; the runs are listed as configured\n")
+        return study
 
 
 def _sanity(args: argparse.Namespace) -> int:
@@ -387,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": _train,
         "validate": _validate,
         "study": _study,
+        "tune": _tune,
         "sanity": _sanity,
         "results": _results,
         "ranks": _ranks,
@@ -402,6 +449,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        again = "run the same command again" if args.command in ("study", "sanity", "demo") else "use --resume"
+        again = "run the same command again" if args.command in ("study", "tune", "sanity", "demo") else "use --resume"
         print(f"interrupted: the last checkpoint is kept; to continue, {again}", file=sys.stderr)
         return 130

@@ -130,6 +130,19 @@ def _subset(task: SentenceTask, records: list[Record], limit: int | None, seed: 
     return [records[i] for i in keep]
 
 
+def _hold_out(task: SentenceTask, records: list[Record], holdout: float, seed: int) -> tuple[list, list]:
+    """(rest, held out): a stratified share (below 1) or number of ``records`` held out."""
+    n = round(holdout * len(records)) if holdout < 1 else int(holdout)
+    if not 1 <= n < len(records):
+        raise LorascopeError(
+            f"data.holdout {holdout:g}: holds out {n} of {len(records)} training examples; "
+            "leave at least one on each side"
+        )
+    held = set(stratified_indices(task.strata(records), n, seed))
+    rest = [r for i, r in enumerate(records) if i not in held]
+    return rest, [r for i, r in enumerate(records) if i in held]
+
+
 def load_task_data(cfg: RunConfig) -> TaskData:
     """Records for ``cfg.task`` from files, ``data_dir``, the generator or the hub, subset as asked."""
     task = TASKS[cfg.task]
@@ -154,4 +167,6 @@ def load_task_data(cfg: RunConfig) -> TaskData:
     train = _subset(task, train, cfg.max_train_samples, seed)
     if data.eval_split == "train":  # sanity checks: score on the very examples trained on
         return TaskData(task, train, [dict(r) for r in train])
+    if data.eval_split == "holdout":
+        return TaskData(task, *_hold_out(task, train, data.holdout, seed))
     return TaskData(task, train, _subset(task, evaluation, cfg.max_eval_samples, seed))

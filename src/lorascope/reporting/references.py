@@ -97,6 +97,30 @@ REFERENCES = {
         "@book{good2005permutation, title={Permutation, Parametric, and Bootstrap Tests of Hypotheses}, "
         "author={Good, Phillip}, publisher={Springer}, edition={3}, year={2005}}",
     ),
+    "akiba2019optuna": Reference(
+        "akiba2019optuna",
+        "Akiba, T. et al. Optuna: A Next-generation Hyperparameter Optimization Framework. KDD 2019.",
+        "@inproceedings{akiba2019optuna, title={Optuna: A Next-generation Hyperparameter Optimization Framework}, "
+        "author={Akiba, Takuya and Sano, Shotaro and Yanase, Toshihiko and Ohta, Takeru and Koyama, Masanori}, "
+        "booktitle={Proceedings of the 25th ACM SIGKDD International Conference on Knowledge Discovery and Data "
+        "Mining}, year={2019}}",
+    ),
+    "bergstra2011tpe": Reference(
+        "bergstra2011tpe",
+        "Bergstra, J. et al. Algorithms for Hyper-Parameter Optimization. NeurIPS 2011.",
+        "@inproceedings{bergstra2011tpe, title={Algorithms for Hyper-Parameter Optimization}, author={Bergstra, "
+        "James and Bardenet, R{\\'e}mi and Bengio, Yoshua and K{\\'e}gl, Bal{\\'a}zs}, booktitle={Advances in Neural "
+        "Information Processing Systems}, year={2011}}",
+    ),
+    "watanabe2023pedanova": Reference(
+        "watanabe2023pedanova",
+        "Watanabe, S. et al. PED-ANOVA: Efficiently Quantifying Hyperparameter Importance in Arbitrary Subspaces. "
+        "IJCAI 2023.",
+        "@inproceedings{watanabe2023pedanova, title={{PED-ANOVA}: Efficiently Quantifying Hyperparameter Importance "
+        "in Arbitrary Subspaces}, author={Watanabe, Shuhei and Bansal, Archit and Hutter, Frank}, "
+        "booktitle={Proceedings of the Thirty-Second International Joint Conference on Artificial Intelligence}, "
+        "year={2023}}",
+    ),
 }
 
 

@@ -13,6 +13,7 @@ Report folder::
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shutil
 from collections import defaultdict
@@ -131,6 +132,10 @@ def _p(value: float | None) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _short(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def _count(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
@@ -174,6 +179,7 @@ class ReportBuilder:
         self.hypothesis_rows = self._evaluate_hypotheses()
         self.summary()
         self.setup()
+        self.tuning()
         self.results()
         self.hypotheses()
         self.drift()
@@ -244,6 +250,89 @@ class ReportBuilder:
             ),
             Table(["method", "kind", "learning rate", "settings"], rows, "Methods compared.", "llrl"),
         )
+
+    def tuning(self) -> None:
+        """The search spaces, trial counts and chosen values of ``lorascope tune``, when the study was tuned."""
+        path = self.data.folder / "tune" / "summary.json"
+        if not self.data.spec.get("tune") or not path.is_file():
+            return
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        settings, searches = summary["settings"], summary["searches"]
+        sampler, pruner = settings["sampler"], settings["pruner"]
+        pruning = (
+            f"a median pruner (after {pruner['n_startup_trials']} trials, from evaluation {pruner['n_warmup_steps']}) "
+            "stopped trials whose score at an evaluation fell below the median of earlier trials at that evaluation"
+            if pruner["enabled"]
+            else "no pruning"
+        )
+        self.doc.add(
+            Heading("Hyperparameter search"),
+            Paragraph(
+                f"Each method was tuned separately on each task with Optuna {summary['optuna']} "
+                f"{self.cite('akiba2019optuna')}: {settings['trials']} trials per task and method, a TPE sampler "
+                f"{self.cite('bergstra2011tpe')} (seed {settings['seed']}, {sampler['n_startup_trials']} random "
+                f"startup trials, multivariate {str(sampler['multivariate']).lower()}) and {pruning}. The objective was "
+                f"the task's main metric on {summary['objective']}, from each trial's best checkpoint. The runs "
+                "reported below train with each row's chosen values."
+            ),
+        )
+        spaces: dict[str, list[list[str]]] = {}
+        for search in searches:
+            spaces.setdefault(search["group"]["method"], [[k, v] for k, v in search["space"].items()])
+        rows = [[method, key, distribution] for method, params in spaces.items() for key, distribution in params]
+        self.doc.add(Table(["method", "parameter", "distribution"], rows, "Search spaces.", "lll"))
+        rows = []
+        for search in searches:
+            counts = search["trials"]
+            chosen = ", ".join(f"{k.split('.')[-1]} = {_short(v)}" for k, v in (search.get("values") or {}).items())
+            rows.append(
+                [
+                    search["label"],
+                    f"{counts['complete']} / {counts['pruned']} / {counts['failed']}",
+                    _fmt(search.get("best_value")),
+                    chosen or "—",
+                ]
+            )
+        self.doc.add(
+            Table(
+                ["task · method", "complete / pruned / failed", "best", "chosen values"],
+                rows,
+                "Trials and the chosen values (best objective) of each search.",
+                "lrrl",
+            )
+        )
+        if len(searches) <= 4:
+            for search in searches:
+                figure = self._copy_figure(
+                    path.parent / search["folder"] / "history.png", f"tune_{search['folder']}.png"
+                )
+                if figure:
+                    self.doc.add(
+                        Figure(
+                            figure,
+                            f"Search of {search['label']}: objective per trial, best so far.",
+                            figure.with_suffix(".pdf"),
+                        )
+                    )
+        self.limitations.append(
+            f"{settings['trials']} search trials per task and method: the chosen values are the best found, not "
+            "necessarily the best there are."
+        )
+        if settings["objective"] == "eval":
+            self.limitations.append(
+                "Hyperparameters were chosen on the evaluation set the results are reported on, so those results "
+                "are optimistic; tune.objective: holdout keeps it unseen."
+            )
+
+    def _copy_figure(self, source: Path, name: str | None = None) -> Path | None:
+        """Copy a PNG (and its PDF twin, when there is one) into the report's figures folder."""
+        if not source.is_file():
+            return None
+        target = self.figures / (name or source.name)
+        shutil.copyfile(source, target)
+        if source.with_suffix(".pdf").is_file():
+            shutil.copyfile(source.with_suffix(".pdf"), target.with_suffix(".pdf"))
+        return target
 
     def results(self) -> None:
         data = self.data
@@ -514,10 +603,9 @@ class ReportBuilder:
             ("drift_over_steps", "Drift over training, mean over layers and seeds."),
             ("intruders", "Intruder dimensions of the final models against ε, and per layer."),
         ):
-            if (drift_dir / f"{name}.png").is_file():
-                self.doc.add(
-                    Figure(self._copy(drift_dir / f"{name}.png"), caption, self._copy(drift_dir / f"{name}.pdf"))
-                )
+            figure = self._copy_figure(drift_dir / f"{name}.png")
+            if figure:
+                self.doc.add(Figure(figure, caption, figure.with_suffix(".pdf")))
 
     def serving(self) -> None:
         benches = sorted({r["bench"] for r in self.data.serving_rows})
@@ -547,23 +635,11 @@ class ReportBuilder:
             self.doc.add(
                 Table(["batch size", "latency ratio", "95% interval"], rows, f"{bench}: adapters over merged.", "rrr")
             )
-            figure = folder / "serving.png"
-            if figure.is_file():
-                target = self.figures / f"serving_{bench}.png"
-                shutil.copyfile(figure, target)
-                pdf = figure.with_suffix(".pdf")
-                if pdf.is_file():
-                    shutil.copyfile(pdf, target.with_suffix(".pdf"))
+            target = self._copy_figure(folder / "serving.png", f"serving_{bench}.png")
+            if target:
                 self.doc.add(
                     Figure(target, f"{bench}: latency and throughput against batch size.", target.with_suffix(".pdf"))
                 )
-
-    def _copy(self, source: Path) -> Path | None:
-        if not source.is_file():
-            return None
-        target = self.figures / source.name
-        shutil.copyfile(source, target)
-        return target
 
     def ranks(self) -> None:
         allocated = [r for r in self.data.runs if r["results"].get("rank_strategy") not in (None, "uniform")]
@@ -590,9 +666,8 @@ class ReportBuilder:
         )
         for member in allocated:
             heatmap = self.data.folder / member["folder"] / "ranks" / "svd" / "r_raw_heatmap.png"
-            if heatmap.is_file():
-                target = self.figures / f"ranks_{member['variant']}.png"
-                shutil.copyfile(heatmap, target)
+            target = self._copy_figure(heatmap, f"ranks_{member['variant']}.png")
+            if target:
                 self.doc.add(
                     Figure(
                         target, f"{member['variant']}, seed {member['seed']}: per-layer ranks over depth × module type."

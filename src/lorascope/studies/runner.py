@@ -95,7 +95,9 @@ class Outcome:
 
 
 def refuse_foreign_folder(out: Path) -> None:
-    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / "plan.json").is_file()):
+    """Refuse a file, or a folder holding something else than a study (plan.json) or its search (tune/)."""
+    ours = (out / "plan.json").is_file() or (out / "tune").is_dir()
+    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not ours):
         raise LorascopeError(f"--out {out}: not empty and not a study folder (no plan.json); choose another folder")
 
 
@@ -107,6 +109,7 @@ def prepare_folder(study: Study, out: Path) -> None:
     plan = {
         "name": study.name,
         "sanity": study.spec.sanity.model_dump(mode="json"),
+        "tuned": [{"row": dict(group), "values": values} for group, values in (study.tuned or {}).items()],
         "runs": [run.record() for run in study.runs],
     }
     write_json(out / "plan.json", plan)
@@ -252,9 +255,14 @@ def run_study(
     drift: bool = True,
 ) -> Outcome:
     """Run every planned run not yet done: baselines, sanity checks (which may stop the study), the
-    grid; then, with ``drift`` and runs that take drift snapshots, the drift stage."""
+    grid; then, with ``drift`` and runs that take drift snapshots, the drift stage. A study with a ``tune:``
+    section trains its runs with the values ``lorascope tune`` chose (``out/tune``)."""
     out = Path(out)
     refuse_foreign_folder(out)
+    if study.spec.tune is not None:
+        from lorascope.tuning.results import apply_tuning
+
+        study = apply_tuning(study, out)
     checked = check_runs(study, out, phases)
     if checked:
         echo(f"checked {checked} unfinished run(s): data, model sources, module names")

@@ -11,13 +11,12 @@ import hashlib
 import itertools
 import json
 import re
-import typing
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from lorascope.config import (
@@ -26,45 +25,18 @@ from lorascope.config import (
     _format_error,
     _Strict,
     apply_overrides,
+    is_config_key,
     parse_config,
     read_yaml,
+    set_key,
 )
 from lorascope.errors import LorascopeError
 from lorascope.stats.hypotheses import HypothesesConfig, check_variants
 from lorascope.studies.sanity import SanityConfig, sanity_config
+from lorascope.tuning.config import TuneConfig
 
 Kind = Literal["baseline", "sanity", "run"]
 FOLDERS = {"baseline": "baselines", "sanity": "sanity", "run": "runs"}
-
-
-def is_config_key(dotted: str) -> bool:
-    """Whether ``dotted`` names a run-config field (a section, a leaf, or a key inside a mapping field)."""
-    model: type[BaseModel] = RunConfig
-    parts = dotted.split(".")
-    for i, part in enumerate(parts):
-        field = model.model_fields.get(part)
-        if field is None:
-            return False
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-            continue
-        last = i == len(parts) - 1
-        return last or (typing.get_origin(annotation) is dict and i == len(parts) - 2)
-    return True
-
-
-def set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set a dotted key; a mapping merges into an existing section instead of replacing it."""
-    *parents, last = dotted.split(".")
-    node = raw
-    for key in parents:
-        node = node.setdefault(key, {})
-    if isinstance(value, dict) and isinstance(node.get(last), dict):
-        for key, inner in value.items():
-            set_key(node[last], key, inner)
-    else:
-        node[last] = copy.deepcopy(value)
 
 
 class StudyDriftConfig(_Strict):
@@ -89,6 +61,9 @@ class StudyConfig(_Strict):
     sanity: SanityConfig = Field(default_factory=SanityConfig)
     drift: StudyDriftConfig = Field(default_factory=StudyDriftConfig)
     hypotheses: HypothesesConfig = Field(default_factory=HypothesesConfig)
+    tune: TuneConfig | None = Field(
+        None, description="Hyperparameter search before the runs (lorascope tune); null: the runs as configured."
+    )
 
     @field_validator("grid", mode="before")
     @classmethod
@@ -228,6 +203,8 @@ class Study:
     spec: StudyConfig
     raw: dict[str, Any]  # the study file after overrides, with the base config inlined
     runs: list[PlannedRun]  # baselines, then sanity checks, then the grid
+    path: Path  # the study file
+    tuned: dict[tuple, dict[str, Any]] | None = None  # table row -> config keys chosen by lorascope tune
 
     def of_kind(self, kind: Kind) -> list[PlannedRun]:
         return [r for r in self.runs if r.kind == kind]
@@ -248,8 +225,13 @@ def baseline_config(cfg: RunConfig, method: str) -> RunConfig:
     return parse_config(raw | {"method": method}, source="baseline").resolved()
 
 
-def expand(spec: StudyConfig, base: dict[str, Any], source: str) -> list[PlannedRun]:
-    """Every run of the grid (axes in file order, variants innermost), then its baselines and sanity checks."""
+def expand(
+    spec: StudyConfig, base: dict[str, Any], source: str, tuned: dict[tuple, dict[str, Any]] | None = None
+) -> list[PlannedRun]:
+    """Every run of the grid (axes in file order, variants innermost), then its baselines and sanity checks.
+
+    ``tuned`` maps a table row to the config keys its search chose; its runs train with them.
+    """
     variants = list(spec.methods.items()) or [(None, {})]
     axes = list(spec.grid.items())
     grid_runs: list[PlannedRun] = []
@@ -268,6 +250,10 @@ def expand(spec: StudyConfig, base: dict[str, Any], source: str) -> list[Planned
                 (k, _display(v)) for (k, _), v in zip(axes, values, strict=True) if k not in ("task", "method", "seed")
             ]
             group = (("task", cfg.task), ("method", variant or cfg.method), *others)
+            if tuned and group in tuned:
+                for key, value in tuned[group].items():
+                    set_key(raw, key, value)
+                cfg = parse_config(raw, source=f"{source} ({label}, tuned)").resolved()
             run = PlannedRun("run", group, cfg.seed, cfg)
             if run.id in by_id:
                 raise LorascopeError(f"{source}: {label} and {by_id[run.id]} give the same run config; remove one")
@@ -290,7 +276,9 @@ def expand(spec: StudyConfig, base: dict[str, Any], source: str) -> list[Planned
     return baselines + list(sanity.values()) + grid_runs
 
 
-def _study(raw: dict[str, Any], path: Path, name: str | None = None) -> Study:
+def _study(
+    raw: dict[str, Any], path: Path, name: str | None = None, tuned: dict[tuple, dict[str, Any]] | None = None
+) -> Study:
     try:
         spec = StudyConfig.model_validate(raw)
     except ValidationError as exc:
@@ -301,9 +289,14 @@ def _study(raw: dict[str, Any], path: Path, name: str | None = None) -> Study:
         source = f"{path} (base {base_path})"
     else:
         base, source = spec.base, str(path)
-    runs = expand(spec, base, source)
+    runs = expand(spec, base, source, tuned)
     check_variants(spec.hypotheses, {method_label(dict(r.group)) for r in runs if r.kind == "run"}, str(path))
-    return Study(name or spec.name or path.stem, spec, raw | {"base": base}, runs)
+    return Study(name or spec.name or path.stem, spec, raw | {"base": base}, runs, path, tuned)
+
+
+def retune(study: Study, tuned: dict[tuple, dict[str, Any]]) -> Study:
+    """The same study with each table row's runs trained with its tuned values."""
+    return _study(study.raw, study.path, study.name, tuned)
 
 
 def load_study(path: Path | str, overrides: list[str] | None = None) -> Study:

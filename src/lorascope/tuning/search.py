@@ -1,0 +1,275 @@
+"""A tuning worker: trials of every search of a study until each has its budget, sharing the storage with
+any other workers.
+
+A trial is an ordinary run (``run_training``) in ``STUDY_DIR/tune/<row>/trials/trial-NNNN``. It reports
+its main metric after every evaluation, so the median pruner can stop it; its objective is that metric
+on the holdout (or dev) set, from its best checkpoint.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import shutil
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+from transformers import TrainerCallback
+
+from lorascope.errors import LorascopeError
+from lorascope.studies.spec import Study
+from lorascope.training.outputs import write_json
+from lorascope.training.run import run_training
+from lorascope.tuning.config import TuneConfig
+from lorascope.tuning.storage import Heartbeat, TrialStore, is_stale, open_store
+from lorascope.tuning.units import Unit, tuning_units
+
+OPEN = (TrialState.RUNNING, TrialState.WAITING)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+POLL_SECONDS = 2.0
+ERROR = "error.json"
+
+
+class ReportEvaluations(TrainerCallback):
+    """Reports the main metric of every evaluation to the trial (step k: its k-th evaluation, counted from 0,
+    so trials with different batch sizes are compared after the same number of epochs) and prunes."""
+
+    def __init__(self, trial: optuna.Trial, metric: str):
+        self.trial, self.metric, self.evaluations = trial, metric, 0
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        value = (metrics or {}).get(f"eval_{self.metric}")
+        if value is None:
+            return control
+        step, self.evaluations = self.evaluations, self.evaluations + 1
+        self.trial.report(float(value), step)
+        if self.trial.should_prune():
+            self.trial.set_user_attr("pruned_at", {"evaluation": step, "global_step": state.global_step})
+            raise optuna.TrialPruned(f"{self.metric} {value:.4f} at evaluation {step} is below the median")
+        return control
+
+
+def objective_value(metrics: dict[str, float], metric: str) -> float:
+    """The trial's value: an undefined correlation (constant predictions) counts as 0, as in checkpoint choice."""
+    value = float(metrics[metric])
+    return 0.0 if math.isnan(value) else value
+
+
+@dataclass
+class Counts:
+    finished: int = 0
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    open: int = 0
+    best: float | None = None
+    best_trial: int | None = None
+
+    @classmethod
+    def of(cls, trials: list[optuna.trial.FrozenTrial]) -> Counts:
+        counts = cls()
+        for trial in trials:
+            if trial.state == TrialState.COMPLETE:
+                counts.complete += 1
+                if counts.best is None or trial.value > counts.best:
+                    counts.best, counts.best_trial = trial.value, trial.number
+            counts.pruned += trial.state == TrialState.PRUNED
+            counts.failed += trial.state == TrialState.FAIL
+            counts.open += trial.state in OPEN
+        counts.finished = counts.complete + counts.pruned
+        return counts
+
+
+@dataclass
+class Search:
+    """The Optuna study of one row, as seen by this worker."""
+
+    unit: Unit
+    tune: TuneConfig
+    store: TrialStore
+    folder: Path
+    study: optuna.Study = field(init=False)
+    worker: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        fingerprint = self.unit.fingerprint(self.tune)
+        with self.store.lock():
+            study = optuna.create_study(
+                study_name=self.unit.folder, storage=self.store.storage, direction="maximize", load_if_exists=True
+            )
+            recorded = study.user_attrs.get("fingerprint")
+            if recorded is None:
+                study.set_user_attr("fingerprint", fingerprint)
+                study.set_user_attr("label", self.unit.label)
+            elif recorded != fingerprint:
+                raise LorascopeError(
+                    f"tune {self.unit.label}: {self.store.where} holds trials of a different config, space or "
+                    "tune settings; give another --out (or tune.storage), or delete that storage to start over"
+                )
+            self.worker = study.user_attrs.get("workers", 0)
+            study.set_user_attr("workers", self.worker + 1)
+        p = self.tune.pruner
+        pruner = (
+            optuna.pruners.MedianPruner(
+                n_startup_trials=p.n_startup_trials,
+                n_warmup_steps=p.n_warmup_steps,
+                interval_steps=p.interval_steps,
+                n_min_trials=p.n_min_trials,
+            )
+            if p.enabled
+            else optuna.pruners.NopPruner()
+        )
+        s = self.tune.sampler
+        sampler = optuna.samplers.TPESampler(
+            seed=self.tune.seed + self.worker,  # the first worker samples as a lone worker would, others differ
+            n_startup_trials=s.n_startup_trials,
+            n_ei_candidates=s.n_ei_candidates,
+            multivariate=s.multivariate,
+            group=s.group,
+            constant_liar=s.constant_liar,
+        )
+        self.study = optuna.load_study(
+            study_name=self.unit.folder, storage=self.store.storage, sampler=sampler, pruner=pruner
+        )
+
+    def counts(self) -> Counts:
+        return Counts.of(self.study.get_trials(deepcopy=False))
+
+    def _fail(self, number: int) -> None:
+        """Fail a trial and, within ``tune.retries`` and before the search is given up, queue it again with
+        the same values. Call under the lock."""
+        self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+        trials = self.study.get_trials(deepcopy=False)
+        if self.tune.retries and Counts.of(trials).failed < self.tune.max_failures:
+            frozen = next(t for t in trials if t.number == number)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.tune.retries)(self.study, frozen)
+
+    def fail_stale(self) -> list[int]:
+        """Fail (and retry) running trials whose worker stopped marking them alive. Call under the lock."""
+        now = time.time()
+        stale = [
+            t.number
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if is_stale(t, self.tune.stale_after_seconds, now)
+        ]
+        for number in stale:
+            self._fail(number)
+        return stale
+
+    def claim(self) -> optuna.Trial | str:
+        """A trial to run, or why there is none: ``done``, ``given up`` or ``busy`` (others hold the rest)."""
+        with self.store.lock():
+            self.fail_stale()
+            counts = self.counts()
+            if counts.finished >= self.tune.trials:
+                return "done"
+            if counts.failed >= self.tune.max_failures:
+                return "given up"
+            if counts.finished + counts.open >= self.tune.trials:
+                return "busy"
+            trial = self.study.ask()
+            trial.set_user_attr("heartbeat", time.time())  # alive from the start (a retry inherits an old one)
+            return trial
+
+    def run(self, trial: optuna.Trial) -> tuple[TrialState, str]:
+        """Train one trial and tell Optuna how it ended; (state, a short description)."""
+        unit, tune = self.unit, self.tune
+        folder = self.folder / "trials" / f"trial-{trial.number:04d}"
+        trial.set_user_attr("folder", str(folder.relative_to(self.folder)))
+        frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == trial.number)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry_of = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+        if retry_of is not None:
+            trial.set_user_attr("retry_of", retry_of)
+        try:
+            params = {key: param.suggest(trial, key) for key, param in unit.space.items()}
+            cfg = unit.trial_config(params, tune, f"tune {unit.label} trial {trial.number}")
+            with Heartbeat(trial, tune.heartbeat_seconds):
+                results = run_training(cfg, folder, callbacks=[ReportEvaluations(trial, _main_metric(cfg))])
+        except KeyboardInterrupt:  # the next worker runs it again rather than waiting for it to go stale
+            with self.store.lock():
+                self._fail(trial.number)
+            raise
+        except optuna.TrialPruned as pruned:
+            shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+            self.study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+            return TrialState.PRUNED, str(pruned)
+        except Exception as exc:  # noqa: BLE001 — recorded in the trial folder; the search goes on
+            message = str(exc) if isinstance(exc, LorascopeError) else f"{type(exc).__name__}: {exc}"
+            folder.mkdir(parents=True, exist_ok=True)
+            write_json(folder / ERROR, {"trial": trial.number, "error": message, "traceback": traceback.format_exc()})
+            with self.store.lock():
+                self._fail(trial.number)
+            return TrialState.FAIL, message.splitlines()[0]
+        finally:
+            gc.collect()
+        value = objective_value(results["metrics"], results["main_metric"])
+        self.study.tell(trial, value, skip_if_finished=True)
+        return TrialState.COMPLETE, f"{results['main_metric']} {value:.4f}"
+
+
+def _main_metric(cfg) -> str:
+    from lorascope.data.tasks import TASKS
+
+    return TASKS[cfg.task].main_metric
+
+
+@dataclass
+class TuneOutcome:
+    """What one worker did, and how each search stands."""
+
+    ran: int = 0
+    given_up: list[str] = field(default_factory=list)
+    searches: list[Search] = field(default_factory=list)
+
+
+def run_tuning(study: Study, out: Path, echo: Callable[[str], None] = print) -> TuneOutcome:
+    """Run trials of every search of ``study`` until each has ``tune.trials`` finished trials (or has failed
+    ``tune.max_failures`` times); other workers may share the storage. Writes nothing but trials; see
+    ``write_tuning_outputs`` for the results."""
+    tune = study.spec.tune
+    units = tuning_units(study)
+    folder = Path(out) / "tune"
+    store = open_store(tune.storage, folder)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    searches = [Search(unit, tune, store, folder / unit.folder) for unit in units]
+    outcome = TuneOutcome(searches=searches)
+    echo(f"tune: {len(units)} search(es) × {tune.trials} trials, storage {store.where}")
+    pending = list(searches)
+    while pending:
+        started = False
+        for search in list(pending):
+            claimed = search.claim()
+            if claimed in ("done", "given up"):
+                pending.remove(search)
+                if claimed == "given up":
+                    outcome.given_up.append(search.unit.label)
+                    echo(f"tune {search.unit.label}: given up after {search.tune.max_failures} failed trials")
+                continue
+            if claimed == "busy":
+                continue
+            started = True
+            state, note = search.run(claimed)
+            outcome.ran += 1
+            echo(_progress_line(search, claimed.number, state, note))
+        if pending and not started:  # the open trials belong to other workers: wait for them
+            time.sleep(POLL_SECONDS)
+    return outcome
+
+
+def _progress_line(search: Search, number: int, state: TrialState, note: str) -> str:
+    counts = search.counts()
+    best = f"best {counts.best:.4f} (trial {counts.best_trial})" if counts.best is not None else "no best yet"
+    return (
+        f"[tune {search.unit.label} {counts.finished}/{search.tune.trials} · {counts.pruned} pruned · "
+        f"{counts.failed} failed · {best}] trial {number} {state.name.lower()}: {note}"
+    )
