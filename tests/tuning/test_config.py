@@ -141,3 +141,19 @@ def test_parameters_sample_within_their_bounds(param, kind):
     else:
         assert min(values) >= param.low and max(values) <= param.high
         assert param.type != "int" or all(isinstance(v, int) for v in values)
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "edge"),
+    [
+        (Param(low=1e-5, high=1e-3, log=True), 9e-4, True),  # log position 0.977
+        (Param(low=1e-5, high=1e-3, log=True), 1e-4, False),  # the middle in log space
+        (Param(low=1e-5, high=1e-3), 1e-4, False),  # position 0.09 on a linear scale
+        (Param(low=0.0, high=0.1), 0.004, True),
+        (Param(type="int", low=1, high=4), 4, True),
+        (Param(type="int", low=1, high=2), 1, False),  # no middle: either value is an end
+        (Param(choices=[4, 8]), 8, False),
+    ],
+)
+def test_a_chosen_value_at_the_edge_of_its_range_is_flagged(param, value, edge):
+    assert param.at_edge(value) is edge

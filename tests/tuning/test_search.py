@@ -132,6 +132,9 @@ def test_the_report_states_spaces_trials_and_chosen_values(search, tmp_path):
     pruned = sum(t.state == TrialState.PRUNED for t in trials)
     assert f"| {len(trials) - pruned} / {pruned} / 0 |" in section
     assert f"Optuna {optuna.__version__}" in section and "holdout of the training examples (25%)" in section
+    best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    chosen = f"learning_rate = {best.params['train.learning_rate']:.3g}, warmup_ratio = {best.params['train.warmup_ratio']:.3g}"
+    assert f"| {best.value:.3f} | {chosen} |" in section
 
 
 def test_a_study_with_a_tune_section_needs_its_search_first(tmp_path):
@@ -238,3 +241,22 @@ def test_racing_workers_never_start_more_trials_than_the_budget(tmp_path, monkey
     )
     trials = optuna.load_study(study_name=unit.folder, storage=storage).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+
+
+def test_ctrl_c_fails_the_trial_which_runs_again_without_counting_as_a_failure(tmp_path, monkeypatch):
+    raw = tune_raw(tune__trials=2, tune__max_failures=1)
+    raw["base"]["train"]["epochs"] = 1
+    study = study_from_mapping(raw, raw["name"])
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("lorascope.tuning.search.run_training", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_tuning(study, tmp_path, echo=lambda line: None)
+    monkeypatch.undo()
+    outcome = run_tuning(study, tmp_path, echo=lambda line: None)
+    trials = outcome.searches[0].study.get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert trials[1].params == trials[0].params and trials[1].user_attrs["retry_of"] == 0
+    assert not outcome.given_up and outcome.searches[0].counts().failed == 0

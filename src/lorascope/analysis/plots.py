@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from lorascope.reporting.figures import save_figure  # noqa: E402
+
 LAYER_AXIS = "layer (0 = embeddings)"
 
 
@@ -34,11 +36,7 @@ def _save(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    fig.savefig(path.with_suffix(".pdf"))  # for papers (lorascope report)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)  # with a PDF for papers (lorascope report)
 
 
 def plot_drift(rows: list[dict], out: Path) -> list[Path]:

@@ -1,4 +1,4 @@
-"""The ``lorascope`` command line: train, validate, study, sanity, results, demo."""
+"""The ``lorascope`` command line: train, validate, study, tune, sanity, ranks, drift, report, serving, demo."""
 
 from __future__ import annotations
 
@@ -449,6 +449,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        again = "run the same command again" if args.command in ("study", "tune", "sanity", "demo") else "use --resume"
+        if args.command == "tune":
+            print(
+                "interrupted: the running trial is failed and will run again; to continue, run the same command again",
+                file=sys.stderr,
+            )
+            return 130
+        again = "run the same command again" if args.command in ("study", "sanity", "demo") else "use --resume"
         print(f"interrupted: the last checkpoint is kept; to continue, {again}", file=sys.stderr)
         return 130

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 
 from lorascope.ranks.allocation import module_type  # noqa: E402
 from lorascope.ranks.spectrum import LayerSpectrum  # noqa: E402
+from lorascope.reporting.figures import save_figure  # noqa: E402
 
 
 def key_layers(spectra: dict[str, LayerSpectrum], count: int = 6) -> list[str]:
@@ -37,10 +38,7 @@ def plot_decay(spectra: dict[str, LayerSpectrum], path: Path, layers: list[str])
     ax.set_title("Singular values of ΔW (dots: r_raw)")
     ax.legend(fontsize=7, loc="upper right")
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, pdf=False)
 
 
 def _grid(values: dict[str, float]) -> tuple[list[str], list[int], np.ndarray]:
@@ -73,7 +71,4 @@ def plot_heatmaps(panels: dict[str, dict[str, float]], path: Path) -> Path:
                     colour = "black" if value > middle else "white"
                     ax.text(j, i, text, ha="center", va="center", fontsize=6, color=colour)
         fig.colorbar(image, ax=ax, fraction=0.03)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, pdf=False)

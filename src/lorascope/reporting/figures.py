@@ -1,15 +1,29 @@
-"""Report figures: each task's metric by method, mean with its confidence interval and the seeds."""
+"""Figures as papers want them: PNG for reading, PDF for LaTeX; and the report's metric figure."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from lorascope.stats.descriptive import Interval  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from lorascope.stats.descriptive import Interval
+
+
+def save_figure(fig: Figure, path: Path, pdf: bool = True) -> Path:
+    """Lay out, write ``path`` (PNG, 150 dpi) and with ``pdf`` its PDF twin, close the figure; returns ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    if pdf:
+        fig.savefig(path.with_suffix(".pdf"))
+    plt.close(fig)
+    return path
 
 
 def metric_by_method(
@@ -38,8 +52,4 @@ def metric_by_method(
         floor = min(lows + [min(v) for v in seeds.values() if v] + means)
         ax.set_ylim(bottom=max(0.0, floor - 0.1 * abs(floor)) if floor > 0 else floor * 1.1)
         ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    fig.savefig(path.with_suffix(".pdf"))
-    plt.close(fig)
-    return path, path.with_suffix(".pdf")
+    return save_figure(fig, path), path.with_suffix(".pdf")

@@ -318,6 +318,12 @@ class ReportBuilder:
             f"{settings['trials']} search trials per task and method: the chosen values are the best found, not "
             "necessarily the best there are."
         )
+        for search in searches:
+            for key in search.get("at_edge", []):
+                self.limitations.append(
+                    f"{search['label']}: the chosen {key} = {_short(search['values'][key])} lies at the edge of its "
+                    f"search range ({search['space'][key]}); a wider range might find better values."
+                )
         if settings["objective"] == "eval":
             self.limitations.append(
                 "Hyperparameters were chosen on the evaluation set the results are reported on, so those results "

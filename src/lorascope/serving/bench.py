@@ -226,10 +226,9 @@ def overheads(rows: list[dict], bound: float = 1.3) -> list[dict]:
 
 def plot(rows: list[dict], path: Path) -> Path:
     """Mean latency and output throughput against batch size, one line per mode (mean over repetitions)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from lorascope.reporting.figures import save_figure  # selects matplotlib's file backend
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
 
@@ -246,8 +245,4 @@ def plot(rows: list[dict], path: Path) -> Path:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    fig.savefig(path.with_suffix(".pdf"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -58,6 +58,17 @@ class Param(_Strict):
         cast = int if self.type == "int" else float
         return [cast(self.low), cast(self.high)]
 
+    def at_edge(self, value: Any, share: float = 0.05) -> bool:
+        """Whether a range's ``value`` lies in its lowest or highest ``share`` (in log space with ``log``), or is
+        an end of an int range of three values or more: the optimum may then lie outside the range."""
+        if self.type == "categorical" or self.high == self.low:
+            return False
+        if self.type == "int":  # an end value, of a range with a middle
+            return (self.high - self.low) / (self.step or 1) >= 2 and value in (self.low, self.high)
+        scale = math.log if self.log else float
+        position = (scale(value) - scale(self.low)) / (scale(self.high) - scale(self.low))
+        return position <= share or position >= 1 - share
+
     def describe(self) -> str:
         """``log-uniform [0.0001, 0.001]``, ``int [1, 4]``, ``one of 4, 8, 16``."""
         if self.type == "categorical":

@@ -24,10 +24,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 import yaml  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from lorascope.config import read_yaml  # noqa: E402
 from lorascope.errors import LorascopeError  # noqa: E402
+from lorascope.reporting.figures import save_figure  # noqa: E402
 from lorascope.studies.spec import Study, retune  # noqa: E402
 from lorascope.training.outputs import write_csv, write_json  # noqa: E402
 from lorascope.tuning.search import ERROR, Counts, Search  # noqa: E402
@@ -85,17 +87,15 @@ def plot_history(trials: list[optuna.trial.FrozenTrial], label: str, metric: str
         best = t.value if best is None else max(best, t.value)
         steps.append((t.number, best))
     if steps:
+        steps.append((max(t.number for t in trials), best))  # on to the last trial
         ax.step(*zip(*steps, strict=True), where="post", color="C1", label="best so far")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel(metric)
     ax.set_title(f"Search of {label}")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    fig.savefig(path.with_suffix(".pdf"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def importances(study: optuna.Study) -> dict[str, float]:
@@ -116,11 +116,7 @@ def plot_importance(values: dict[str, float], label: str, path: Path) -> Path:
     ax.barh(keys, [values[k] for k in keys])
     ax.set_xlabel("importance (PED-ANOVA)")
     ax.set_title(f"Parameter importance, {label}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    fig.savefig(path.with_suffix(".pdf"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_search(search: Search) -> dict[str, Any]:
@@ -150,6 +146,7 @@ def write_search(search: Search) -> dict[str, Any]:
     if counts.best_trial is not None:
         best = next(t for t in trials if t.number == counts.best_trial)
         entry |= {"best_value": best.value, "best_trial": best.number, "values": dict(best.params)}
+        entry["at_edge"] = [key for key, value in best.params.items() if unit.space[key].at_edge(value)]
         if entry["complete"]:
             record = {
                 "row": unit.label,
@@ -244,6 +241,8 @@ def format_tuning(summary_path: Path) -> str:
         )
         if search.get("values"):
             lines.append("      " + ", ".join(f"{k}={_short(v)}" for k, v in search["values"].items()))
+        for key in search.get("at_edge", []):
+            lines.append(f"      note: {key} is at the edge of {search['space'][key]}; the best may lie outside it")
     return "\n".join(lines)
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import gc
 import math
 import shutil
+import sys
 import time
 import traceback
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +80,7 @@ class Counts:
                 if counts.best is None or trial.value > counts.best:
                     counts.best, counts.best_trial = trial.value, trial.number
             counts.pruned += trial.state == TrialState.PRUNED
-            counts.failed += trial.state == TrialState.FAIL
+            counts.failed += trial.state == TrialState.FAIL and not trial.user_attrs.get("interrupted")
             counts.open += trial.state in OPEN
         counts.finished = counts.complete + counts.pruned
         return counts
@@ -141,28 +141,26 @@ class Search:
     def counts(self) -> Counts:
         return Counts.of(self.study.get_trials(deepcopy=False))
 
-    def _fail(self, number: int) -> None:
-        """Fail a trial and, within ``tune.retries`` and before the search is given up, queue it again with
-        the same values. Call under the lock."""
+    def _fail(self, number: int, interrupted: bool = False) -> None:
+        """Fail a trial and queue it again with the same values: always when it was interrupted (Ctrl-C, which
+        does not count as a failure), else up to ``tune.retries`` times and until the search is given up.
+        Call under the lock."""
         self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
         trials = self.study.get_trials(deepcopy=False)
-        if self.tune.retries and Counts.of(trials).failed < self.tune.max_failures:
-            frozen = next(t for t in trials if t.number == number)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.tune.retries)(self.study, frozen)
+        frozen = next(t for t in trials if t.number == number)
+        if frozen.state != TrialState.FAIL:  # its worker told a result just before
+            return
+        original = frozen.user_attrs.get("retry_of", number)
+        retries = sum(t.user_attrs.get("retry_of") == original for t in trials)
+        if interrupted or (retries < self.tune.retries and Counts.of(trials).failed < self.tune.max_failures):
+            self.study.enqueue_trial(frozen.params, user_attrs={"retry_of": original})
 
-    def fail_stale(self) -> list[int]:
+    def fail_stale(self) -> None:
         """Fail (and retry) running trials whose worker stopped marking them alive. Call under the lock."""
         now = time.time()
-        stale = [
-            t.number
-            for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if is_stale(t, self.tune.stale_after_seconds, now)
-        ]
-        for number in stale:
-            self._fail(number)
-        return stale
+        for trial in self.study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)):
+            if is_stale(trial, self.tune.stale_after_seconds, now):
+                self._fail(trial.number)
 
     def claim(self) -> optuna.Trial | str:
         """A trial to run, or why there is none: ``done``, ``given up`` or ``busy`` (others hold the rest)."""
@@ -184,22 +182,18 @@ class Search:
         unit, tune = self.unit, self.tune
         folder = self.folder / "trials" / f"trial-{trial.number:04d}"
         trial.set_user_attr("folder", str(folder.relative_to(self.folder)))
-        frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == trial.number)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            retry_of = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
-        if retry_of is not None:
-            trial.set_user_attr("retry_of", retry_of)
         try:
             params = {key: param.suggest(trial, key) for key, param in unit.space.items()}
             cfg = unit.trial_config(params, tune, f"tune {unit.label} trial {trial.number}")
             with Heartbeat(trial, tune.heartbeat_seconds):
                 results = run_training(cfg, folder, callbacks=[ReportEvaluations(trial, _main_metric(cfg))])
         except KeyboardInterrupt:  # the next worker runs it again rather than waiting for it to go stale
+            trial.set_user_attr("interrupted", True)
             with self.store.lock():
-                self._fail(trial.number)
+                self._fail(trial.number, interrupted=True)
             raise
         except optuna.TrialPruned as pruned:
+            print(file=sys.stderr)  # end the line of the training progress bar, left open by the stop
             shutil.rmtree(folder / "checkpoints", ignore_errors=True)
             self.study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
             return TrialState.PRUNED, str(pruned)

@@ -84,6 +84,8 @@ def tuning_units(study: Study) -> list[Unit]:
     tune = study.spec.tune
     if tune is None:
         raise LorascopeError(f"study {study.name}: no tune: section, so nothing to tune (see docs/tuning.md)")
+    if study.tuned is not None:
+        raise LorascopeError(f"study {study.name}: already trains with tuned values; search the study as loaded")
     variants = study.spec.methods
     names = set(variants) | {run.config.method for run in study.of_kind("run")}
     unknown = sorted(set(tune.spaces) - names)
