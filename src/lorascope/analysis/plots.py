@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lorascope.reporting.figures import save_figure  # noqa: E402
+from lorascope.plotting import save_figure  # noqa: E402
 
 LAYER_AXIS = "layer (0 = embeddings)"
 

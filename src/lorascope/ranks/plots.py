@@ -11,9 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from lorascope.plotting import save_figure  # noqa: E402
 from lorascope.ranks.allocation import module_type  # noqa: E402
 from lorascope.ranks.spectrum import LayerSpectrum  # noqa: E402
-from lorascope.reporting.figures import save_figure  # noqa: E402
 
 
 def key_layers(spectra: dict[str, LayerSpectrum], count: int = 6) -> list[str]:

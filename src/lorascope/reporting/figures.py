@@ -10,20 +10,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from lorascope.plotting import save_figure  # noqa: E402
+
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from lorascope.stats.descriptive import Interval
-
-
-def save_figure(fig: Figure, path: Path, pdf: bool = True) -> Path:
-    """Lay out, write ``path`` (PNG, 150 dpi) and with ``pdf`` its PDF twin, close the figure; returns ``path``."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    if pdf:
-        fig.savefig(path.with_suffix(".pdf"))
-    plt.close(fig)
-    return path
 
 
 def metric_by_method(

@@ -228,7 +228,7 @@ def plot(rows: list[dict], path: Path) -> Path:
     """Mean latency and output throughput against batch size, one line per mode (mean over repetitions)."""
     import matplotlib.pyplot as plt
 
-    from lorascope.reporting.figures import save_figure  # selects matplotlib's file backend
+    from lorascope.plotting import save_figure  # selects matplotlib's file backend
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
 

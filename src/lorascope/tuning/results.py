@@ -29,7 +29,7 @@ from optuna.trial import TrialState  # noqa: E402
 
 from lorascope.config import read_yaml  # noqa: E402
 from lorascope.errors import LorascopeError  # noqa: E402
-from lorascope.reporting.figures import save_figure  # noqa: E402
+from lorascope.plotting import save_figure  # noqa: E402
 from lorascope.studies.spec import Study, retune  # noqa: E402
 from lorascope.training.outputs import write_csv, write_json  # noqa: E402
 from lorascope.tuning.search import ERROR, Counts, Search  # noqa: E402
