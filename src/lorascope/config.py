@@ -127,6 +127,13 @@ class UnfreezeConfig(_Strict):
     after_epochs: int = Field(1, ge=0)
 
 
+def holdout_amount(cls: type, holdout: float) -> float:
+    """A held-out share is below 1; a number of examples (1 or more) is whole."""
+    if holdout >= 1 and holdout != int(holdout):
+        raise ValueError("a share must be below 1, a number of examples a whole number")
+    return holdout
+
+
 class DataConfig(_Strict):
     """Where examples come from when not from ``data_dir`` or the hub."""
 
@@ -156,12 +163,7 @@ class DataConfig(_Strict):
         0.1, gt=0, description="With eval_split: holdout, the share (below 1) or number (1 or more) held out."
     )
 
-    @field_validator("holdout")
-    @classmethod
-    def _whole_count(cls, holdout: float) -> float:
-        if holdout >= 1 and holdout != int(holdout):
-            raise ValueError("a share must be below 1, a number of examples a whole number")
-        return holdout
+    _holdout_amount = field_validator("holdout")(holdout_amount)
 
 
 class TrainConfig(_Strict):

@@ -49,7 +49,7 @@ from lorascope.stats.descriptive import (
 )
 from lorascope.stats.hypotheses import evaluate, write_hypotheses
 from lorascope.stats.inference import power_warnings
-from lorascope.training.outputs import write_csv
+from lorascope.training.outputs import short_value, write_csv
 
 FORMATS = ("md", "html", "tex")
 
@@ -130,10 +130,6 @@ def _p(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def _short(value: object) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _count(value: float | None) -> str:
@@ -284,7 +280,9 @@ class ReportBuilder:
         rows = []
         for search in searches:
             counts = search["trials"]
-            chosen = ", ".join(f"{k.split('.')[-1]} = {_short(v)}" for k, v in (search.get("values") or {}).items())
+            chosen = ", ".join(
+                f"{k.split('.')[-1]} = {short_value(v)}" for k, v in (search.get("values") or {}).items()
+            )
             rows.append(
                 [
                     search["label"],
@@ -321,7 +319,7 @@ class ReportBuilder:
         for search in searches:
             for key in search.get("at_edge", []):
                 self.limitations.append(
-                    f"{search['label']}: the chosen {key} = {_short(search['values'][key])} lies at the edge of its "
+                    f"{search['label']}: the chosen {key} = {short_value(search['values'][key])} lies at the edge of its "
                     f"search range ({search['space'][key]}); a wider range might find better values."
                 )
         if settings["objective"] == "eval":

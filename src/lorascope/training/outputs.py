@@ -40,6 +40,11 @@ def format_metrics(metrics: dict[str, float | None]) -> str:
     return ", ".join(f"{k}={'n/a' if v is None else f'{v:.4f}'}" for k, v in metrics.items())
 
 
+def short_value(value: object) -> str:
+    """A config value for a table or console line: floats to 3 significant digits (``0.000275``)."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def write_predictions(path: Path, records: list[dict], predictions: np.ndarray) -> None:
     """One JSON line per evaluation example: id, gold label, prediction."""
     with path.open("w", encoding="utf-8") as handle:

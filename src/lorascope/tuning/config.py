@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from lorascope.config import _Strict
+from lorascope.config import _Strict, holdout_amount
 
 
 class Param(_Strict):
@@ -176,10 +176,10 @@ class TuneConfig(_Strict):
                 return self.spaces[name], True
         return default_spaces().get(method, {}), False
 
+    _holdout_amount = field_validator("holdout")(holdout_amount)
+
     @model_validator(mode="after")
     def _sound(self) -> TuneConfig:
-        if self.holdout >= 1 and not math.isclose(self.holdout, round(self.holdout)):
-            raise PydanticCustomError("cross_key", "tune.holdout: a number of examples must be whole")
         if self.stale_after_seconds <= 2 * self.heartbeat_seconds:
             raise PydanticCustomError("cross_key", "tune.stale_after_seconds must exceed twice tune.heartbeat_seconds")
         return self

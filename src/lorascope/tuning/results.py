@@ -31,9 +31,9 @@ from lorascope.config import read_yaml  # noqa: E402
 from lorascope.errors import LorascopeError  # noqa: E402
 from lorascope.plotting import save_figure  # noqa: E402
 from lorascope.studies.spec import Study, retune  # noqa: E402
-from lorascope.training.outputs import write_csv, write_json  # noqa: E402
+from lorascope.training.outputs import short_value, write_csv, write_json  # noqa: E402
 from lorascope.tuning.search import ERROR, Counts, Search  # noqa: E402
-from lorascope.tuning.units import Unit, tuning_units  # noqa: E402
+from lorascope.tuning.units import tuning_units  # noqa: E402
 
 BEST = "best.yaml"
 SUMMARY = "summary.json"
@@ -126,7 +126,7 @@ def write_search(search: Search) -> dict[str, Any]:
     trials = search.study.get_trials(deepcopy=False)
     counts = Counts.of(trials)
     write_csv(folder / "trials.csv", trial_rows(trials, folder), ("trial",))
-    metric = _metric(unit)
+    metric = unit.metric
     figures = [plot_history(trials, unit.label, metric, folder / "history.png").name]
     weights = importances(search.study)
     if weights:
@@ -159,12 +159,6 @@ def write_search(search: Search) -> dict[str, Any]:
             text = "# Chosen by `lorascope tune`; `lorascope study` trains the final phase with `values`.\n"
             (folder / BEST).write_text(text + yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
     return entry
-
-
-def _metric(unit: Unit) -> str:
-    from lorascope.data.tasks import TASKS
-
-    return TASKS[unit.config.task].main_metric
 
 
 def _objective_split(tune) -> str:
@@ -240,11 +234,7 @@ def format_tuning(summary_path: Path) -> str:
             f"failed; {best}{state}"
         )
         if search.get("values"):
-            lines.append("      " + ", ".join(f"{k}={_short(v)}" for k, v in search["values"].items()))
+            lines.append("      " + ", ".join(f"{k}={short_value(v)}" for k, v in search["values"].items()))
         for key in search.get("at_edge", []):
             lines.append(f"      note: {key} is at the edge of {search['space'][key]}; the best may lie outside it")
     return "\n".join(lines)
-
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)

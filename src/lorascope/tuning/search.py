@@ -31,7 +31,6 @@ from lorascope.tuning.storage import Heartbeat, TrialStore, is_stale, open_store
 from lorascope.tuning.units import Unit, tuning_units
 
 OPEN = (TrialState.RUNNING, TrialState.WAITING)
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_SECONDS = 2.0
 ERROR = "error.json"
 
@@ -186,7 +185,7 @@ class Search:
             params = {key: param.suggest(trial, key) for key, param in unit.space.items()}
             cfg = unit.trial_config(params, tune, f"tune {unit.label} trial {trial.number}")
             with Heartbeat(trial, tune.heartbeat_seconds):
-                results = run_training(cfg, folder, callbacks=[ReportEvaluations(trial, _main_metric(cfg))])
+                results = run_training(cfg, folder, callbacks=[ReportEvaluations(trial, unit.metric)])
         except KeyboardInterrupt:  # the next worker runs it again rather than waiting for it to go stale
             trial.set_user_attr("interrupted", True)
             with self.store.lock():
@@ -211,17 +210,10 @@ class Search:
         return TrialState.COMPLETE, f"{results['main_metric']} {value:.4f}"
 
 
-def _main_metric(cfg) -> str:
-    from lorascope.data.tasks import TASKS
-
-    return TASKS[cfg.task].main_metric
-
-
 @dataclass
 class TuneOutcome:
     """What one worker did, and how each search stands."""
 
-    ran: int = 0
     given_up: list[str] = field(default_factory=list)
     searches: list[Search] = field(default_factory=list)
 
@@ -253,7 +245,6 @@ def run_tuning(study: Study, out: Path, echo: Callable[[str], None] = print) -> 
                 continue
             started = True
             state, note = search.run(claimed)
-            outcome.ran += 1
             echo(_progress_line(search, claimed.number, state, note))
         if pending and not started:  # the open trials belong to other workers: wait for them
             time.sleep(POLL_SECONDS)

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lorascope.config import RunConfig, _format_error, is_config_key, parse_config, set_key
+from lorascope.data.tasks import TASKS
 from lorascope.errors import LorascopeError
 from lorascope.studies.spec import Study, method_label
 from lorascope.tuning.config import Param, TuneConfig
@@ -29,6 +30,11 @@ class Unit:
     @property
     def label(self) -> str:
         return " · ".join(v if k in ("task", "method") else f"{k}={v}" for k, v in self.group)
+
+    @property
+    def metric(self) -> str:
+        """The task's main metric: the objective, and what each evaluation reports to the pruner."""
+        return TASKS[self.config.task].main_metric
 
     @property
     def folder(self) -> str:
