@@ -26,9 +26,10 @@ def cka_reference(k: np.ndarray, l_: np.ndarray, unbiased: bool = False) -> floa
     return hsic(k, l_, unbiased) / np.sqrt(hsic(k, k, unbiased) * hsic(l_, l_, unbiased))
 
 
-def rbf_gram(x: np.ndarray, threshold: float) -> np.ndarray:
+def rbf_gram(x: np.ndarray, threshold: float, bandwidth: str = "kornblith") -> np.ndarray:
+    """Kornblith et al.'s notebook (gram_rbf): the median over the full matrix; "pairs": over i < j."""
     distances = np.array([[np.sum((a - b) ** 2) for b in x] for a in x])
-    median = np.median(distances[np.triu_indices(len(x), 1)])
+    median = np.median(distances if bandwidth == "kornblith" else distances[np.triu_indices(len(x), 1)])
     return np.exp(-distances / (2 * threshold**2 * median))
 
 
@@ -51,12 +52,24 @@ def test_linear_cka_matches_the_gram_space_reference(shape, debiased):
     assert linear_cka(x, y, debiased=debiased) == pytest.approx(expected, abs=1e-8)
 
 
+@pytest.mark.parametrize("bandwidth", ["kornblith", "pairs"])
 @pytest.mark.parametrize("debiased", [False, True])
 @pytest.mark.parametrize("threshold", [0.5, 1.0, 2.0])
-def test_rbf_cka_matches_the_gram_space_reference(pair, threshold, debiased):
+def test_rbf_cka_matches_the_gram_space_reference(pair, threshold, debiased, bandwidth):
     x, y = pair
-    expected = cka_reference(rbf_gram(x, threshold), rbf_gram(y, threshold), debiased)
-    assert rbf_cka(x, y, threshold=threshold, debiased=debiased) == pytest.approx(expected, abs=1e-8)
+    expected = cka_reference(rbf_gram(x, threshold, bandwidth), rbf_gram(y, threshold, bandwidth), debiased)
+    got = rbf_cka(x, y, threshold=threshold, debiased=debiased, bandwidth=bandwidth)
+    assert got == pytest.approx(expected, abs=1e-8)
+
+
+@pytest.mark.parametrize("n", [10, 11])  # even and odd counts of distances
+def test_rbf_cka_default_is_the_published_bandwidth_and_differs_from_pairs_at_small_n(n):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, 5))
+    y = np.tanh(x @ rng.standard_normal((5, 4))) + 0.3 * rng.standard_normal((n, 4))
+    published = cka_reference(rbf_gram(x, 0.5), rbf_gram(y, 0.5))
+    assert rbf_cka(x, y, threshold=0.5) == pytest.approx(published, abs=1e-10)
+    assert abs(rbf_cka(x, y, threshold=0.5, bandwidth="pairs") - published) > 1e-4
 
 
 def test_minibatch_cka_with_one_batch_is_debiased_cka_and_converges_with_more(pair):

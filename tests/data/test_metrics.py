@@ -47,3 +47,19 @@ def test_constant_predictions_have_no_correlation():
 def test_f1_without_positives_is_zero_like_sklearn():
     labels, predictions = np.zeros(4, int), np.zeros(4, int)
     assert metrics.binary_f1(predictions, labels) == f1_score(labels, predictions, zero_division=0.0) == 0.0
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "f1", "pearson", "spearmanr"])
+def test_a_column_of_predictions_is_read_as_one_value_per_example(metric):
+    rng = np.random.default_rng(3)
+    labels, predictions = rng.integers(0, 2, 50), rng.integers(0, 2, 50)
+    fn = metrics.METRICS[metric]
+    assert fn(predictions[:, None], labels) == fn(predictions, labels)
+    assert fn(predictions, labels[:, None]) == fn(predictions, labels)
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "f1", "pearson"])
+@pytest.mark.parametrize("shapes", [((10,), (9,)), ((10, 2), (10,)), ((1, 10), (10,))])
+def test_mismatched_shapes_are_an_error_not_a_broadcast(metric, shapes):
+    with pytest.raises(ValueError, match="one value per example"):
+        metrics.METRICS[metric](np.zeros(shapes[0]), np.ones(shapes[1]))

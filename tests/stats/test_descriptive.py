@@ -62,6 +62,24 @@ def test_anova_classic_welch_and_effect_sizes_match_their_formulas():
         one_way_anova([[1.0, 2.0]])
 
 
+def test_classic_anova_is_exact_where_the_groups_lie_far_apart():
+    """Exact rational arithmetic: SS_between and SS_within from the definitions. f_oneway's
+    SS_total − SS_between cancels here and loses digits."""
+    from fractions import Fraction
+
+    groups = [[1e6 + 0.001, 1e6 + 0.002, 1e6 + 0.004], [0.001, 0.003, 0.0035], [-1e6, -1e6 + 0.0021, -1e6 + 0.0005]]
+    exact = [[Fraction(v) for v in g] for g in groups]
+    values = [v for g in exact for v in g]
+    grand = sum(values) / len(values)
+    means = [sum(g) / len(g) for g in exact]
+    between = sum(len(g) * (m - grand) ** 2 for g, m in zip(exact, means, strict=True))
+    within = sum((v - m) ** 2 for g, m in zip(exact, means, strict=True) for v in g)
+    f = float((between / 2) / (within / (len(values) - 3)))
+    result = one_way_anova(groups)
+    assert result.f == pytest.approx(f, rel=1e-9)
+    assert result.eta_squared == pytest.approx(float(between / (between + within)), rel=1e-12)
+
+
 def test_iqm_is_the_mean_of_the_middle_half():
     values = [9.0, 1.0, 5.0, 3.0, 7.0, 2.0, 8.0, 100.0]
     assert iqm(values) == pytest.approx(np.mean(sorted(values)[2:6]))

@@ -9,7 +9,7 @@ from scipy import stats
 from statsmodels.stats.weightstats import DescrStatsW, ttost_paired
 
 from lorascope.stats import adjust, equivalence, intersection_union, non_inferiority, overhead, reduction
-from lorascope.stats.inference import fieller_interval, power_warnings
+from lorascope.stats.inference import TestResult, fieller_interval, power_warnings
 
 RNG = np.random.default_rng(7)
 FULL = 0.80 + 0.01 * RNG.standard_normal(6)
@@ -143,6 +143,27 @@ def test_holds_on_every_task_is_an_intersection_union_test():
     assert p == max(r.p_value for r in per_task) and holds == all(r.holds for r in per_task)
     worse = [*per_task, non_inferiority(LORA - 0.2, FULL, 0.01)]
     assert intersection_union(worse)[1] is False
+
+
+@pytest.mark.parametrize("method", ["holm", "bonferroni", "fdr_bh"])
+def test_an_adjusted_p_exactly_at_alpha_does_not_hold(method):
+    p = [0.025, 0.025] if method != "fdr_bh" else [0.05, 0.05]  # each adjusts to exactly 0.05
+    adjusted, decisions = adjust(p, method, alpha=0.05)
+    assert adjusted == pytest.approx([0.05, 0.05], abs=0) and decisions == [False, False]
+    assert adjust([0.01, 0.5], method)[1] == [True, False]
+
+
+def test_a_nan_in_a_family_is_refused():
+    with pytest.raises(ValueError, match="NaN"):
+        adjust([0.01, float("nan")])
+
+
+def test_intersection_union_with_a_nan_task_is_nan_and_fails_in_any_order():
+    good = non_inferiority(LORA + 0.01, FULL, 0.05)
+    broken = TestResult(float("nan"), float("nan"), float("nan"), float("nan"), False, "t", "", 3)
+    for order in ([good, broken], [broken, good]):
+        p, holds = intersection_union(order)
+        assert math.isnan(p) and holds is False
 
 
 def test_bad_input_is_rejected_with_a_reason():

@@ -8,22 +8,36 @@ import numpy as np
 from scipy import stats
 
 
+def aligned(predictions: np.ndarray, labels: np.ndarray, dtype=None) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and labels as two 1-D arrays of one length. A column vector ((n, 1), as a model
+    head or a regression gives) is read as n values, as scikit-learn does; any other mismatch is an
+    error rather than a silent broadcast of every prediction against every label."""
+    pred, gold = np.asarray(predictions, dtype=dtype), np.asarray(labels, dtype=dtype)
+    pred, gold = (a.reshape(-1) if a.ndim == 2 and a.shape[1] == 1 else a for a in (pred, gold))
+    if pred.ndim != 1 or gold.ndim != 1 or pred.shape != gold.shape:
+        raise ValueError(
+            f"predictions and labels must be one value per example: got shapes "
+            f"{np.shape(predictions)} and {np.shape(labels)}"
+        )
+    return pred, gold
+
+
 def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.asarray(predictions) == np.asarray(labels)))
+    pred, gold = aligned(predictions, labels)
+    return float(np.mean(pred == gold))
 
 
 def binary_f1(predictions: np.ndarray, labels: np.ndarray, positive: int = 1) -> float:
     """F1 of the positive class; 0.0 when there are no positive predictions or labels."""
-    pred = np.asarray(predictions) == positive
-    gold = np.asarray(labels) == positive
+    pred, gold = aligned(predictions, labels)
+    pred, gold = pred == positive, gold == positive
     tp = int(np.sum(pred & gold))
     denominator = int(np.sum(pred)) + int(np.sum(gold))
     return 2.0 * tp / denominator if denominator else 0.0
 
 
 def _correlation(fn, predictions: np.ndarray, labels: np.ndarray) -> float:
-    x = np.asarray(predictions, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
+    x, y = aligned(predictions, labels, np.float64)
     if x.size < 2 or np.all(x == x[0]) or np.all(y == y[0]):
         return math.nan  # undefined for constant input
     return float(fn(x, y).statistic)

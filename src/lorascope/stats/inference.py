@@ -253,19 +253,26 @@ def overhead(
 
 def intersection_union(results: Sequence[TestResult]) -> tuple[float, bool]:
     """ "Holds on every task": the intersection–union test rejects when every per-task test does;
-    its p-value is the largest per-task p, with no multiplicity penalty."""
-    p = max(r.p_value for r in results)
-    return p, all(r.holds for r in results)
+    its p-value is the largest per-task p, with no multiplicity penalty. A NaN p-value (a task
+    whose test could not be computed) makes the whole claim NaN and not holding, in any order."""
+    p_values = [r.p_value for r in results]
+    if not p_values or any(math.isnan(p) for p in p_values):
+        return math.nan, False
+    return max(p_values), all(r.holds for r in results)
 
 
 def adjust(
     p_values: Sequence[float], method: Correction = "holm", alpha: float = 0.05
 ) -> tuple[list[float], list[bool]]:
-    """Adjusted p-values and decisions over a family (``statsmodels.stats.multitest.multipletests``):
-    Holm and Bonferroni control the family-wise error, Benjamini–Hochberg (``fdr_bh``) the false discovery rate."""
+    """Adjusted p-values over a family (``statsmodels.stats.multitest.multipletests``) and the
+    decisions adjusted p < α, the same strict rule as every single test (statsmodels itself
+    counts p = α as a rejection). Holm and Bonferroni control the family-wise error,
+    Benjamini–Hochberg (``fdr_bh``) the false discovery rate. NaN p-values are refused."""
     from statsmodels.stats.multitest import multipletests
 
     if not p_values:
         return [], []
-    reject, adjusted, _, _ = multipletests(list(p_values), alpha=alpha, method=method)
-    return [float(p) for p in adjusted], [bool(r) for r in reject]
+    if any(math.isnan(p) for p in p_values):
+        raise ValueError("adjust: a p-value is NaN; leave untested claims out of the family")
+    _, adjusted, _, _ = multipletests(list(p_values), alpha=alpha, method=method)
+    return [float(p) for p in adjusted], [bool(p < alpha) for p in adjusted]
