@@ -9,7 +9,8 @@ from scipy import stats
 from statsmodels.stats.weightstats import DescrStatsW, ttost_paired
 
 from lorascope.stats import adjust, equivalence, intersection_union, non_inferiority, overhead, reduction
-from lorascope.stats.inference import TestResult, fieller_interval, power_warnings
+from lorascope.stats.inference import TestResult as Result
+from lorascope.stats.inference import fieller_interval, power_warnings
 
 RNG = np.random.default_rng(7)
 FULL = 0.80 + 0.01 * RNG.standard_normal(6)
@@ -88,19 +89,70 @@ def test_few_seeds_are_flagged_where_the_test_cannot_reach_alpha():
     assert three.p_value >= 0.125 and not three.holds and three.warnings
 
 
-def test_overhead_decides_by_the_bootstrap_upper_bound_and_its_p_value_agrees():
+def welch_statistic(a, b, rho):
+    """Written out: (mean a − ρ mean b) / √(s²_a/n_a + ρ² s²_b/n_b)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return (a.mean() - rho * b.mean()) / math.sqrt(a.var(ddof=1) / a.size + rho**2 * b.var(ddof=1) / b.size)
+
+
+def test_overhead_is_a_welch_test_with_hsu_df_and_its_interval_inverts_it():
     rng = np.random.default_rng(0)
-    merged = rng.lognormal(mean=0.0, sigma=0.3, size=200)
-    adapters = 1.2 * rng.lognormal(mean=0.0, sigma=0.3, size=200)
-    tight = overhead(adapters, merged, bound=1.5)
-    loose = overhead(adapters, merged, bound=1.1)
-    assert tight.holds and tight.p_value < 0.05 and tight.high <= 1.5
-    assert not loose.holds and loose.p_value > 0.05
-    assert tight.estimate == pytest.approx(adapters.mean() / merged.mean())
-    for bound in np.linspace(1.0, 1.6, 25):  # the decision and the p-value never disagree away from the edge
-        result = overhead(adapters, merged, bound=bound, resamples=2000)
-        if abs(result.p_value - 0.05) > 0.01:
-            assert result.holds == (result.p_value < 0.05)
+    merged = 100 + rng.normal(0, 2, 5)
+    adapters = 120 + rng.normal(0, 5, 4)
+    result = overhead(adapters, merged, bound=1.3)
+    expected_p = stats.t.cdf(welch_statistic(adapters, merged, 1.3), df=3)  # min(4, 5) − 1
+    assert result.p_value == pytest.approx(expected_p, rel=1e-12)
+    assert result.estimate == pytest.approx(adapters.mean() / merged.mean())
+    q = stats.t.ppf(0.95, 3)  # the ends of the interval are where the statistic crosses ±q
+    assert welch_statistic(adapters, merged, result.high) == pytest.approx(-q, abs=1e-8)
+    assert welch_statistic(adapters, merged, result.low) == pytest.approx(q, abs=1e-8)
+    grid = np.linspace(1.0, 1.5, 2001)  # brute-force inversion
+    kept = [rho for rho in grid if abs(welch_statistic(adapters, merged, rho)) <= q]
+    assert (result.low, result.high) == pytest.approx((min(kept), max(kept)), abs=3e-4)
+    for bound in np.linspace(1.0, 1.6, 61):  # decision, p-value and interval always agree
+        r = overhead(adapters, merged, bound=bound)
+        assert r.holds == (r.p_value < 0.05) == (r.high < bound)
+
+
+def test_overhead_with_an_unclear_baseline_has_an_unbounded_interval():
+    result = overhead([5.0, 9.0, 1.0], [0.5, 3.0, 0.01], bound=2.0)
+    assert result.high == math.inf and not result.holds
+
+
+def test_sign_flip_p_values_equal_scipy_and_intervals_invert_the_same_test():
+    rng = np.random.default_rng(4)
+    for n in (3, 5, 7):
+        full = rng.uniform(0.75, 0.85, n)
+        lora = full + rng.normal(0.0, 0.01, n)
+        d = lora - 0.97 * full
+        reference = stats.permutation_test(
+            (d,), np.mean, permutation_type="samples", alternative="greater", n_resamples=10**6
+        ).pvalue
+        relative = non_inferiority(lora, full, margin=0.03, test="sign-flip")
+        absolute = non_inferiority(lora, full, margin=0.01, relative=False, test="sign-flip")
+        assert relative.p_value == pytest.approx(reference, abs=1e-12)
+
+        def scipy_p(rho, side, lora=lora, full=full):
+            return stats.permutation_test((lora - rho * full,), np.mean, permutation_type="samples", alternative=side)
+
+        grid = np.linspace(0.95, 1.05, 2001)  # brute force: every ratio scipy's sign-flip test keeps
+        kept = [rho for rho in grid if min(scipy_p(rho, "greater").pvalue, scipy_p(rho, "less").pvalue) >= 0.05]
+        if n == 3:  # 1/8 > α: nothing can be rejected
+            assert (relative.low, relative.high) == (-math.inf, math.inf) and not relative.holds
+            continue
+        assert (relative.low, relative.high) == pytest.approx((min(kept), max(kept)), abs=1e-4)
+        assert relative.holds == (relative.low > 0.97)
+        assert absolute.holds == (absolute.low > -0.01)
+
+
+def test_sign_flip_decision_and_interval_agree_where_t_intervals_did_not():
+    """Three seeds: the t-based Fieller interval can exclude the margin while the sign-flip p is
+    0.125; the sign-flip interval cannot."""
+    full, lora = np.array([0.80, 0.81, 0.82]), np.array([0.805, 0.815, 0.824])
+    t_based = non_inferiority(lora, full, margin=0.03)
+    flips = non_inferiority(lora, full, margin=0.03, test="sign-flip")
+    assert t_based.low > 0.97 and t_based.holds
+    assert flips.p_value == 0.125 and not flips.holds and flips.low <= 0.97
 
 
 def brute_holm(p):
@@ -160,7 +212,7 @@ def test_a_nan_in_a_family_is_refused():
 
 def test_intersection_union_with_a_nan_task_is_nan_and_fails_in_any_order():
     good = non_inferiority(LORA + 0.01, FULL, 0.05)
-    broken = TestResult(float("nan"), float("nan"), float("nan"), float("nan"), False, "t", "", 3)
+    broken = Result(float("nan"), float("nan"), float("nan"), float("nan"), False, "t", "", 3)
     for order in ([good, broken], [broken, good]):
         p, holds = intersection_union(order)
         assert math.isnan(p) and holds is False

@@ -76,6 +76,28 @@ REFERENCES = {
         "@article{welch1951, title={On the comparison of several mean values: an alternative approach}, "
         "author={Welch, B. L.}, journal={Biometrika}, volume={38}, number={3/4}, pages={330--336}, year={1951}}",
     ),
+    "welch1947": Reference(
+        "welch1947",
+        "Welch, B. L. The generalization of 'Student's' problem when several different population variances "
+        "are involved. Biometrika 34, 1947.",
+        "@article{welch1947, title={The generalization of `{S}tudent's' problem when several different population "
+        "variances are involved}, author={Welch, B. L.}, journal={Biometrika}, volume={34}, number={1/2}, "
+        "pages={28--35}, year={1947}}",
+    ),
+    "hsu1938": Reference(
+        "hsu1938",
+        "Hsu, P. L. Contribution to the theory of 'Student's' t-test as applied to the problem of two samples. "
+        "Statistical Research Memoirs 2, 1938.",
+        "@article{hsu1938, title={Contribution to the theory of `{S}tudent's' t-test as applied to the problem of "
+        "two samples}, author={Hsu, P. L.}, journal={Statistical Research Memoirs}, volume={2}, pages={1--24}, "
+        "year={1938}}",
+    ),
+    "simes1986": Reference(
+        "simes1986",
+        "Simes, R. J. An improved Bonferroni procedure for multiple tests of significance. Biometrika 73, 1986.",
+        "@article{simes1986, title={An improved {B}onferroni procedure for multiple tests of significance}, "
+        "author={Simes, R. J.}, journal={Biometrika}, volume={73}, number={3}, pages={751--754}, year={1986}}",
+    ),
     "efron1987bca": Reference(
         "efron1987bca",
         "Efron, B. Better bootstrap confidence intervals. J. Am. Stat. Assoc. 82(397), 1987.",

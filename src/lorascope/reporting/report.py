@@ -506,7 +506,7 @@ class ReportBuilder:
             "non-inferiority": ("fieller1954",),
             "equivalence": ("schuirmann1987tost",),
             "reduction": (),
-            "overhead": ("efron1987bca",),
+            "overhead": ("welch1947", "hsu1938"),
         }
         for kind in kinds:
             if keys[kind]:
@@ -620,8 +620,8 @@ class ReportBuilder:
             Paragraph(
                 "The same requests served by one base model with mixed LoRA adapter batches (adapters), by each "
                 "adapter's merged model (merged) and by the bare base (base), with `lorascope serve-bench`; the "
-                "overhead is the mean latency with adapters over merged, with a 95% percentile-bootstrap interval "
-                f"over repetitions {self.cite('efron1987bca')}."
+                "overhead is the mean latency with adapters over merged, with a 95% interval over repetitions that "
+                f"inverts Welch's t test {self.cite('welch1947', 'hsu1938')} of mean(adapters) − ρ · mean(merged)."
             ),
         )
         for bench in benches:

@@ -8,7 +8,7 @@ Output folder::
     environment.json   versions, device
     results.csv        one row per mode × batch size × repetition (metrics of serving.metrics)
     results.json       the same rows and the overhead table
-    overhead.csv       per batch size: mean latency of mixed adapters / merged, 95% bootstrap interval
+    overhead.csv       per batch size: mean latency of mixed adapters / merged, 95% Welch–Fieller interval
     serving.png/.pdf   latency and throughput against batch size, per mode
 """
 
@@ -206,8 +206,8 @@ WORDS = np.array(
 
 
 def overheads(rows: list[dict], bound: float = 1.3) -> list[dict]:
-    """Per batch size: mean latency with mixed adapters over merged models, with a 95% percentile
-    bootstrap interval over repetitions (``lorascope.stats.overhead``; needs 2+ repetitions)."""
+    """Per batch size: mean latency with mixed adapters over merged models, with a 95%
+    Welch–Fieller interval over repetitions (``lorascope.stats.overhead``; needs 2+ repetitions)."""
     from lorascope.stats.inference import overhead
 
     table = []
