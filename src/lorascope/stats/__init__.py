@@ -18,6 +18,7 @@ from lorascope.stats.inference import (
     non_inferiority,
     overhead,
     reduction,
+    reduction_of_means,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "overhead",
     "probability_of_improvement",
     "reduction",
+    "reduction_of_means",
 ]

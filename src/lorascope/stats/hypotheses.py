@@ -1,11 +1,14 @@
 """Hypotheses declared in a study file, evaluated on the study's runs: per task, on every task
-at once (intersection–union), and corrected across the declared family."""
+at once (intersection–union), compound claims (AND / OR of named claims), and corrected across
+the declared family. Missing and NaN values are never dropped: a claim with one is not tested, or
+the value is scored by the claim's declared rule, and its rows say which."""
 
 from __future__ import annotations
 
 import csv
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +25,7 @@ from lorascope.stats.inference import (
     non_inferiority,
     overhead,
     reduction,
+    reduction_of_means,
 )
 
 Kind = Literal["non-inferiority", "equivalence", "reduction", "overhead"]
@@ -42,15 +46,32 @@ class Hypothesis(_Strict):
         "(train_seconds, peak_memory_mb, trainable_params), 'drift' or a drift.csv measure such as intruders@0.5.",
     )
     margin: float | None = Field(None, gt=0, description="non-inferiority and equivalence: the margin.")
-    relative: bool = Field(True, description="The margin is a share of the reference (0.03 = 3%); false: absolute.")
+    relative: bool = Field(
+        True,
+        description="The margin is a share of the reference (0.03 = 3%), scale-free across tasks whose metrics "
+        "differ; false: absolute, in the metric's units.",
+    )
     fraction: float | None = Field(None, gt=0, lt=1, description="reduction: by at least this share (0.2 = 20%).")
+    ratio: Literal["geometric", "means"] = Field(
+        "geometric",
+        description="reduction: what ratio is bounded: the geometric mean of the per-seed ratios T/R (tested on "
+        "log ratios) or the ratio of the means μ_T / μ_R (tested on T − (1 − f) R, Fieller interval).",
+    )
     bound: float | None = Field(None, gt=0, description="overhead: the largest acceptable ratio (1.3 = +30%).")
+    missing: Literal["fail", "score"] = Field(
+        "fail",
+        description="A seed whose value is missing (the run did not finish) or NaN (e.g. a correlation of constant "
+        "predictions): 'fail' leaves the claim untested and says why; 'score' counts it as missing_score.",
+    )
+    missing_score: float | None = Field(None, description="With missing: score, the value a missing seed gets.")
 
     @model_validator(mode="after")
     def _parameters_for_the_kind(self) -> Hypothesis:
         needed = {"non-inferiority": "margin", "equivalence": "margin", "reduction": "fraction", "overhead": "bound"}
         if getattr(self, needed[self.kind]) is None:
             raise ValueError(f"a {self.kind} hypothesis needs '{needed[self.kind]}'")
+        if self.missing == "score" and self.missing_score is None:
+            raise ValueError("missing: score needs 'missing_score', the value a missing or NaN seed counts as")
         return self
 
     @property
@@ -61,16 +82,43 @@ class Hypothesis(_Strict):
     def claim(self) -> str:
         what = self.metric or "main metric"
         if self.kind == "non-inferiority":
-            floor = (
-                f"{1 - self.margin:.0%} of {self.reference}" if self.relative else f"{self.reference} − {self.margin:g}"
-            )
-            return f"{self.treatment} {what} ≥ {floor}"
+            if self.relative:
+                return f"{self.treatment} {what} ≥ {1 - self.margin:.0%} of {self.reference} (relative margin)"
+            return f"{self.treatment} {what} ≥ {self.reference} − {self.margin:g} (absolute margin)"
         if self.kind == "equivalence":
-            margin = f"±{self.margin:.0%}" if self.relative else f"±{self.margin:g}"
+            margin = f"±{self.margin:.0%} (relative)" if self.relative else f"±{self.margin:g} (absolute)"
             return f"{self.treatment} {what} within {margin} of {self.reference}"
         if self.kind == "reduction":
-            return f"{self.treatment} {what} ≤ {1 - self.fraction:.0%} of {self.reference}"
-        return f"{self.treatment} {what} / {self.reference} {what} ≤ {self.bound:g}"
+            how = "geometric mean of per-seed ratios" if self.ratio == "geometric" else "ratio of means"
+            return f"{self.treatment} {what} ≤ {1 - self.fraction:.0%} of {self.reference} ({how})"
+        return f"{self.treatment} {what} / {self.reference} {what} ≤ {self.bound:g} (ratio of means)"
+
+
+class Compound(_Strict):
+    """A claim made of named claims: ``all`` of them (AND) or ``any`` of them (OR), nested freely."""
+
+    name: str | None = Field(None, description="Shown in tables (required at the top level).")
+    all: list[str | Compound] | None = Field(None, min_length=2, description="Every part holds (AND).")
+    any: list[str | Compound] | None = Field(None, min_length=2, description="At least one part holds (OR).")
+
+    @model_validator(mode="after")
+    def _one_connective(self) -> Compound:
+        if (self.all is None) == (self.any is None):
+            raise ValueError("a compound claim has exactly one of 'all' (AND) and 'any' (OR)")
+        return self
+
+    @property
+    def parts(self) -> list[str | Compound]:
+        return self.all if self.all is not None else self.any  # type: ignore[return-value]
+
+    def names(self) -> list[str]:
+        return [n for part in self.parts for n in ([part] if isinstance(part, str) else part.names())]
+
+    def text(self, top: bool = True) -> str:
+        joined = (" AND " if self.all is not None else " OR ").join(
+            p if isinstance(p, str) else p.text(top=False) for p in self.parts
+        )
+        return joined if top else f"({joined})"
 
 
 class HypothesesConfig(_Strict):
@@ -79,53 +127,120 @@ class HypothesesConfig(_Strict):
     alpha: float = Field(0.05, gt=0, lt=0.5, description="Family-wise error rate (false discovery rate for fdr_bh).")
     correction: Literal["holm", "bonferroni", "fdr_bh"] = Field("holm", description="Across the declared family.")
     test: Literal["t", "sign-flip"] = Field("t", description="Paired test over seeds: Student's t or exact sign flips.")
+    any_test: Literal["bonferroni", "simes"] = Field(
+        "bonferroni",
+        description="How an OR of claims is tested: Bonferroni (valid under any dependence between the parts) or "
+        "Simes (more power; valid for independent or positively dependent parts).",
+    )
     claims: list[Hypothesis] = Field(default_factory=list)
+    compound: list[Compound] = Field(default_factory=list, description="AND / OR combinations of named claims.")
+
+    @model_validator(mode="after")
+    def _compound_names(self) -> HypothesesConfig:
+        labels = [h.label for h in self.claims]
+        for i, c in enumerate(self.compound):
+            if not c.name:
+                raise ValueError(f"compound[{i}] needs a 'name'")
+            if c.name in labels:
+                raise ValueError(f"compound[{i}]: the name '{c.name}' is already a claim's")
+            unknown = [n for n in c.names() if n not in labels]
+            if unknown:
+                raise ValueError(
+                    f"compound[{i}] ({c.name}): {', '.join(unknown)} is not the name of a claim "
+                    f"(claims: {', '.join(labels) or 'none'})"
+                )
+            repeated = sorted({n for n in c.names() if labels.count(n) > 1})
+            if repeated:
+                raise ValueError(f"compound[{i}] ({c.name}): several claims are named {', '.join(repeated)}")
+        return self
 
 
-def _value(results: dict, metric: str | None) -> float | None:
-    if metric is None:
-        return results["metrics"].get(results["main_metric"])
-    if metric in results["metrics"]:
-        return results["metrics"][metric]
-    value = results.get(metric)
-    return float(value) if isinstance(value, int | float) else None
+@dataclass(frozen=True)
+class Missing:
+    """A seed's value that is not there, and why."""
+
+    reason: str
+    unfinished: bool = False  # the run did not finish (rather than finished without this value)
 
 
-def collect(
-    entries: list[dict], drift_rows: list[dict] | None, metric: str | None
-) -> dict[str, dict[str, dict[int, float]]]:
-    """task → variant → seed → value for the finished grid runs (``entries``: plan records with
-    ``results`` and ``label``); drift measures come from ``drift_rows`` (final model, mean over layers)."""
-    values: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+Values = dict[str, dict[str, dict[int, "float | Missing"]]]  # task → variant → seed → value
+
+
+def _value(results: dict, metric: str | None) -> float | Missing:
+    name = metric or results["main_metric"]
+    value = results["metrics"][name] if name in results["metrics"] else results.get(name)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return Missing(f"no {name}")
+    if math.isnan(value):
+        return Missing(f"{name} is NaN (undefined, e.g. for constant predictions)")
+    return float(value)
+
+
+def _status(entry: dict) -> str:
+    return entry.get("status", "done" if entry.get("results") else "pending")
+
+
+def collect(entries: list[dict], drift_rows: list[dict] | None, metric: str | None) -> Values:
+    """task → variant → seed → value for every planned grid run (``entries``: plan records with
+    ``group``, ``variant``, ``seed``, ``status`` and ``results``). A run that did not finish, or whose
+    value is absent or NaN, gives a ``Missing`` with the reason. Drift measures come from
+    ``drift_rows`` (final model, mean over layers)."""
+    values: Values = defaultdict(lambda: defaultdict(dict))
     measure = DRIFT_MEASURES.get(metric or "", metric)
-    if measure and drift_rows is not None and any(r["measure"] == measure for r in drift_rows):
-        per_run: dict[str, list[float]] = defaultdict(list)
-        for r in drift_rows:
+    from_drift = measure and drift_rows is not None and any(r["measure"] == measure for r in drift_rows)
+    per_run: dict[str, list[float]] = defaultdict(list)
+    if from_drift:
+        for r in drift_rows or []:
             if r["measure"] == measure and r["step"] == "final":
                 per_run[r["run"]].append(float(r["value"]))
-        for e in entries:
-            run = Path(e["folder"]).name
-            if run in per_run:
-                values[e["group"]["task"]][e["variant"]][e["seed"]] = float(np.mean(per_run[run]))
-        return values
     for e in entries:
-        value = _value(e["results"], metric)
-        if value is not None and not math.isnan(value):
-            values[e["group"]["task"]][e["variant"]][e["seed"]] = float(value)
+        status = _status(e)
+        if status != "done":
+            value: float | Missing = Missing(f"the run is {status}", unfinished=True)
+        elif from_drift:
+            layers = per_run.get(Path(e["folder"]).name)
+            value = Missing(f"no {measure} rows in the drift table") if not layers else float(np.mean(layers))
+            if isinstance(value, float) and math.isnan(value):
+                value = Missing(f"{measure} is NaN")
+        else:
+            value = _value(e["results"], metric)
+        values[e["group"]["task"]][e["variant"]][e["seed"]] = value
     return values
 
 
-def _test(
-    h: Hypothesis, treatment: dict[int, float], reference: dict[int, float], settings: HypothesesConfig
-) -> TestResult:
-    if h.kind == "overhead":  # independent measurements: every seed's value is one draw
-        return overhead(list(treatment.values()), list(reference.values()), h.bound, settings.alpha)
-    seeds = sorted(set(treatment) & set(reference))
-    t, r = [treatment[s] for s in seeds], [reference[s] for s in seeds]
+def _complete(
+    h: Hypothesis, by_variant: dict[str, dict[int, float | Missing]], paired: bool
+) -> tuple[dict[str, list[float]], list[str], list[str]]:
+    """Each variant's values in seed order (paired: the union of seeds), the missing ones scored
+    by the declared rule; with the seeds that were missing and those that were scored."""
+    seeds = sorted(set(by_variant[h.treatment]) | set(by_variant[h.reference]))
+    out: dict[str, list[float]] = {h.treatment: [], h.reference: []}
+    missing, scored = [], []
+    for variant in (h.treatment, h.reference):
+        for seed in seeds if paired else sorted(by_variant[variant]):
+            value = by_variant[variant].get(seed, Missing("no run planned"))
+            if isinstance(value, Missing):
+                where = f"{variant} {'seed' if paired else 'repetition'} {seed}: {value.reason}"
+                if h.missing == "score":
+                    scored.append(where)
+                    value = float(h.missing_score)  # type: ignore[arg-type]
+                else:
+                    missing.append(where)
+                    continue
+            out[variant].append(value)
+    return out, missing, scored
+
+
+def _test(h: Hypothesis, values: dict[str, list[float]], settings: HypothesesConfig) -> TestResult:
+    t, r = values[h.treatment], values[h.reference]
+    if h.kind == "overhead":  # independent measurements: every repetition's value is one draw
+        return overhead(t, r, h.bound, settings.alpha)
     if h.kind == "non-inferiority":
         return non_inferiority(t, r, h.margin, h.relative, settings.alpha, settings.test)
     if h.kind == "equivalence":
         return equivalence(t, r, h.margin, h.relative, settings.alpha, settings.test)
+    if h.ratio == "means":
+        return reduction_of_means(t, r, h.fraction, settings.alpha, settings.test)
     return reduction(t, r, h.fraction, settings.alpha, settings.test)
 
 
@@ -134,13 +249,94 @@ def is_serving_claim(h: Hypothesis) -> bool:
     return h.kind == "overhead" and h.treatment in SERVING_MODES and h.reference in SERVING_MODES
 
 
-def collect_serving(rows: list[dict], metric: str | None) -> dict[str, dict[str, dict[int, float]]]:
+def collect_serving(rows: list[dict], metric: str | None) -> Values:
     """task ("<bench> · batch N") → mode → repetition → value (default: mean latency) from serve-bench rows."""
-    values: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    values: Values = defaultdict(lambda: defaultdict(dict))
+    name = metric or "mean_latency_ms"
     for r in rows:
         task = f"{r['bench']} · batch {int(r['batch_size'])}"
-        values[task][r["mode"]][int(r["repetition"])] = float(r[metric or "mean_latency_ms"])
+        raw = r.get(name)
+        value = float(raw) if raw not in (None, "") else math.nan
+        values[task][r["mode"]][int(r["repetition"])] = (
+            Missing(f"{name} is missing or NaN") if math.isnan(value) else value
+        )
     return values
+
+
+def _claim_rows(h: Hypothesis, values: Values, settings: HypothesesConfig) -> tuple[list[dict], dict]:
+    """The per-task rows of one claim and its all-task row (intersection–union over tasks)."""
+    rows, per_task, untested, unmeasured = [], [], [], []
+    head = {"hypothesis": h.label, "kind": h.kind, "claim": h.claim}
+    for task in sorted(values):
+        by_variant = values[task]
+        base = head | {"task": task}
+        found = [x for v in (h.treatment, h.reference) for x in by_variant.get(v, {}).values()]
+        if found and all(isinstance(x, Missing) and not x.unfinished for x in found):
+            unmeasured.append(task)  # e.g. no drift stage for this task: not part of the claim
+            continue
+        absent = [
+            v
+            for v in (h.treatment, h.reference)
+            if not any(isinstance(x, float) for x in by_variant.get(v, {}).values())
+        ]
+        if absent:
+            note = f"no finished runs of {', '.join(absent)} with this metric"
+            rows.append(base | {"note": note})
+            untested.append(f"{task}: {note}")
+            continue
+        complete, missing, scored = _complete(h, by_variant, paired=h.kind != "overhead")
+        if missing:
+            note = "not evaluated, values missing (missing: fail): " + "; ".join(missing)
+            rows.append(base | {"note": note, "missing": len(missing)})
+            untested.append(f"{task}: {len(missing)} missing value(s)")
+            continue
+        try:
+            result = _test(h, complete, settings)
+        except ValueError as exc:
+            rows.append(base | {"note": str(exc)})
+            untested.append(f"{task}: {exc}")
+            continue
+        per_task.append(result)
+        notes = [f"scored as {h.missing_score:g} (missing: score): " + "; ".join(scored)] if scored else []
+        rows.append(base | _fields(result) | {"note": "; ".join(notes + result.warnings), "scored": len(scored)})
+    overall = head | {"task": "all"}
+    left_out = [f"left out, no {h.metric or 'values'} measured: {', '.join(unmeasured)}"] if unmeasured else []
+    if not per_task and not untested:
+        overall["note"] = "; ".join(["no data", *left_out])
+    elif untested:
+        overall["note"] = "; ".join(["not tested on every task: " + "; ".join(untested), *left_out])
+    else:
+        p, holds = intersection_union(per_task)
+        overall |= {"p_value": p, "holds": holds, "test": "intersection–union over tasks", "n": len(per_task)}
+        overall["note"] = "; ".join(left_out)
+    return rows, overall
+
+
+def compound_p(c: Compound, p_of: dict[str, float], any_test: str) -> float:
+    """The p-value of an AND (intersection–union: the largest part's p) or an OR (Bonferroni:
+    k · the smallest; Simes: min over i of k · p₍ᵢ₎ / i) of claims, parts evaluated recursively.
+    Each is a valid p-value for its null, so nesting keeps the error at α."""
+    parts = sorted(p_of[x] if isinstance(x, str) else compound_p(x, p_of, any_test) for x in c.parts)
+    if c.all is not None:
+        return parts[-1]
+    k = len(parts)
+    if any_test == "simes":
+        return min(1.0, min(k * p / i for i, p in enumerate(parts, start=1)))
+    return min(1.0, k * parts[0])
+
+
+def _compound_row(c: Compound, overall: dict[str, dict], settings: HypothesesConfig) -> dict:
+    row = {"hypothesis": c.name, "kind": "compound", "claim": c.text(), "task": "all"}
+    untested = [n for n in dict.fromkeys(c.names()) if "p_value" not in overall[n]]
+    if untested:
+        return row | {"note": f"not evaluated: {', '.join(untested)} could not be tested"}
+    p = compound_p(c, {n: overall[n]["p_value"] for n in c.names()}, settings.any_test)
+    how = []
+    if "AND" in c.text():
+        how.append("AND: intersection–union")
+    if "OR" in c.text():
+        how.append(f"OR: {settings.any_test}")
+    return row | {"p_value": p, "holds": p < settings.alpha, "test": "; ".join(how), "n": len(c.names())}
 
 
 def evaluate(
@@ -149,40 +345,28 @@ def evaluate(
     drift_rows: list[dict] | None = None,
     serving_rows: list[dict] | None = None,
 ) -> list[dict]:
-    """One row per hypothesis × task and one per hypothesis over all tasks (intersection–union),
-    the latter with p-values adjusted across the family. A hypothesis that cannot be tested
-    (a variant or metric missing, too few seeds) gets a row saying why. Overhead claims between
-    serve-bench modes are tested on ``serving_rows``, each batch size a "task"."""
-    rows, family = [], []
+    """One row per hypothesis × task, one per hypothesis over all tasks (intersection–union) and
+    one per compound claim; the all-task and compound p-values are adjusted across the family.
+    ``entries`` are the planned grid runs (unfinished ones count as missing). A hypothesis that
+    cannot be tested (a variant, metric or seed missing, too few seeds) gets rows saying why and
+    stays out of the family. Overhead claims between serve-bench modes are tested on
+    ``serving_rows``, each batch size a "task"."""
+    rows, family, overall = [], [], {}
     for h in settings.claims:
         if is_serving_claim(h):
             values = collect_serving(serving_rows or [], h.metric)
         else:
             values = collect(entries, drift_rows, h.metric)
-        per_task = []
-        for task in sorted(values):
-            by_variant = values[task]
-            missing = [v for v in (h.treatment, h.reference) if v not in by_variant]
-            base = {"hypothesis": h.label, "kind": h.kind, "claim": h.claim, "task": task}
-            if missing:
-                rows.append(base | {"note": f"no finished runs of {', '.join(missing)} with this metric"})
-                continue
-            try:
-                result = _test(h, by_variant[h.treatment], by_variant[h.reference], settings)
-            except ValueError as exc:
-                rows.append(base | {"note": str(exc)})
-                continue
-            per_task.append(result)
-            rows.append(base | _fields(result) | {"note": "; ".join(result.warnings)})
-        if not values:
-            rows.append({"hypothesis": h.label, "kind": h.kind, "claim": h.claim, "task": "all", "note": "no data"})
-            continue
-        if per_task and len(per_task) == len(values):
-            p, holds = intersection_union(per_task)
-            overall = {"hypothesis": h.label, "kind": h.kind, "claim": h.claim, "task": "all"}
-            overall |= {"p_value": p, "holds": holds, "test": "intersection–union over tasks", "n": len(per_task)}
+        task_rows, overall[h.label] = _claim_rows(h, values, settings)
+        rows += task_rows
+        if "p_value" in overall[h.label]:
             family.append(len(rows))
-            rows.append(overall)
+        rows.append(overall[h.label])
+    for c in settings.compound:
+        row = _compound_row(c, overall, settings)
+        if "p_value" in row:
+            family.append(len(rows))
+        rows.append(row)
     if family:
         adjusted, decisions = adjust([rows[i]["p_value"] for i in family], settings.correction, settings.alpha)
         for i, p, decision in zip(family, adjusted, decisions, strict=True):
@@ -219,6 +403,8 @@ COLUMNS = (
     "correction",
     "test",
     "why",
+    "missing",
+    "scored",
     "note",
 )
 
