@@ -140,3 +140,31 @@ def test_the_ranks_command_writes_the_config_and_the_spectra(checkpoints, tmp_pa
         assert (out / "svd" / figure).read_bytes().startswith(b"\x89PNG")
     assert main(["ranks", "--base", str(base), "--finetuned", str(tuned), "--energy", "2"]) == 2
     assert "--energy: must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_global_counts_from_randomized_spectra_equal_the_exact_ones():
+    """A mix of a planted low-rank update, slowly decaying and noise-like ones: every layer's
+    r_global from the self-checking randomized search equals the exact SVD's."""
+    from lorascope.ranks.analysis import analyze_layers, raw_ranks
+
+    rng = np.random.default_rng(11)
+
+    def spectrum(values, shape):
+        u, _ = np.linalg.qr(rng.standard_normal((shape[0], len(values))))
+        v, _ = np.linalg.qr(rng.standard_normal((shape[1], len(values))))
+        return torch.from_numpy(u @ np.diag(values) @ v.T).float()
+
+    deltas = {
+        "layers.0.q": spectrum(np.linspace(2.0, 3.0, 8), (256, 256)) + 1e-3 * torch.randn(256, 256),
+        "layers.0.v": spectrum((1.0 + np.arange(200)) ** -0.3 * 0.2, (256, 200)),
+        "layers.1.q": torch.from_numpy(0.01 * rng.standard_normal((256, 256))).float(),
+        "layers.1.v": spectrum(np.exp(-0.2 * np.arange(64)), (256, 200)),
+    }
+
+    def load(name):
+        return torch.zeros_like(deltas[name]), deltas[name]
+
+    for energy in (0.5, 0.9):
+        fast = raw_ranks(analyze_layers(list(deltas), load, energy, "randomized", "global"), energy, "global")
+        slow = raw_ranks(analyze_layers(list(deltas), load, energy, "exact", "global"), energy, "global")
+        assert fast == slow

@@ -13,6 +13,8 @@ from typing import Literal
 
 import numpy as np
 
+from lorascope.ranks.spectrum import SHARE_TIE
+
 Smoothing = Literal["none", "median", "mean"]
 _INDEX = re.compile(r"\.(\d+)\.")
 
@@ -40,12 +42,16 @@ def global_counts(
     ‖ΔW‖²_F, ``complete`` whether every singular value was computed. Also returns the layers whose
     count may be short because all their computed values were taken and more exist.
     """
-    target = energy * sum(energies.values())
-    ranked = sorted(((v * v, name) for name, vs in values.items() for v in vs), key=lambda item: -item[0])
+    total = sum(energies.values())
+    target = energy * total
+    order = {name: i for i, name in enumerate(values)}  # ties go to the layer named first, on every device
+    ranked = sorted(
+        ((v * v, name) for name, vs in values.items() for v in vs), key=lambda item: (-item[0], order[item[1]])
+    )
     counts = dict.fromkeys(values, 0)
     kept = 0.0
     for squared, name in ranked:
-        if kept >= target * (1 - 1e-12):
+        if kept >= target - SHARE_TIE * total:
             break
         kept += squared
         counts[name] += 1

@@ -8,6 +8,7 @@ with a task head (``bert.encoder…``) matches a bare pretrained one (``encoder�
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -82,8 +83,9 @@ def analyze_layers(
 ) -> dict[str, LayerSpectrum]:
     """Spectrum of ΔW = W_finetuned − W_pretrained for each named layer, on the GPU when there is one.
 
-    With ``scope: global`` a layer whose randomized search may have stopped short of the values
-    the model-wide energy share takes from it is analysed again, exactly.
+    With ``scope: global`` a layer whose count in the model-wide energy share its error bounds do
+    not settle (or whose randomized search may have stopped short of the values taken) is analysed
+    again, exactly, until every count is settled.
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -96,19 +98,37 @@ def analyze_layers(
         return spectra
 
     spectra = run(names, method)
-    if scope == "global":
-        _, short = _global(spectra, energy)
-        spectra |= run(short, "exact")
+    while scope == "global" and energy < 1:
+        uncertain = [n for n in _uncertain(spectra, energy) if not spectra[n].method.startswith("exact")]
+        if not uncertain:
+            break
+        spectra |= run(uncertain, "exact")
     return spectra
 
 
-def _global(spectra: dict[str, LayerSpectrum], energy: float) -> tuple[dict[str, int], list[str]]:
+def _global(spectra: dict[str, LayerSpectrum], energy: float, upper: bool = False) -> tuple[dict[str, int], list[str]]:
+    """Each layer's count in the model-wide share, from its computed values or (``upper``) from the
+    largest values its error bound allows; with the layers whose search may have stopped short."""
+    if energy == 1:  # every value that is not rounding: each layer's numerical rank
+        return {n: s.r_raw for n, s in spectra.items()}, []
+    values = {
+        n: [math.sqrt(v * v + s.error_bound**2) for v in s.singular_values] if upper else s.singular_values
+        for n, s in spectra.items()
+    }
     return global_counts(
-        {n: s.singular_values for n, s in spectra.items()},
+        values,
         {n: s.total_energy for n, s in spectra.items()},
         {n: len(s.singular_values) == min(s.shape) for n, s in spectra.items()},
         energy,
     )
+
+
+def _uncertain(spectra: dict[str, LayerSpectrum], energy: float) -> list[str]:
+    """Layers whose global count is not settled: it differs between the computed values and their
+    upper bounds, or the randomized search may have stopped short of the values taken."""
+    low, short = _global(spectra, energy)
+    high, _ = _global(spectra, energy, upper=True)
+    return [n for n in spectra if low[n] != high[n] or n in short]
 
 
 def analyze_checkpoints(
