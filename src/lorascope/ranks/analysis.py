@@ -243,7 +243,13 @@ def write_analysis(
         svd = out / "svd"
         svd.mkdir(exist_ok=True)
         raw = {
-            name: {"shape": list(s.shape), "total_energy": s.total_energy, "singular_values": s.singular_values}
+            name: {
+                "shape": list(s.shape),
+                "total_energy": s.total_energy,
+                "method": s.method,
+                "error_bound": s.error_bound,
+                "singular_values": s.singular_values,
+            }
             for name, s in spectra.items()
         }
         (svd / "singular_values.json").write_text(json.dumps(raw, indent=1) + "\n", encoding="utf-8")

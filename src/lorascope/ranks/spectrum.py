@@ -151,7 +151,6 @@ def analyze_delta(
         raise ValueError(f"energy must be in (0, 1], got {energy}")
     exact64 = delta.detach().double()  # float64 wherever accuracy needs it: the energy, the exact SVD
     shape = (int(delta.shape[0]), int(delta.shape[1]))
-    full = min(shape)
     total = float(exact64.pow(2).sum())
     used, bound = "exact", 0.0
     if energy == 1 or total == 0:
