@@ -7,6 +7,7 @@ and its *depth* is that index. LoRA of rank r on an out × in layer trains r · 
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from typing import Literal
@@ -98,11 +99,15 @@ def match_budget(
     ranks: dict[str, int], shapes: dict[str, tuple[int, int]], budget_r: int, min_r: int, max_r: int
 ) -> dict[str, int]:
     """Rescale ranks so the LoRA parameter count comes as close as it can to that of uniform rank
-    ``budget_r`` without exceeding it, keeping every rank in [min_r, max_r] and the order of ranks.
+    ``budget_r`` without exceeding it, keeping every rank in [min_r, max_r] and, among layers of
+    one shape, the order of their ranks.
 
-    Ranks are scaled by one factor c and rounded down; then, while the budget allows, one more rank
-    goes to the layers with the largest remainders. The total is at most one layer's (out + in)
-    below the budget, and equal to it when the layer sizes allow.
+    Ranks are scaled by one factor c (the largest whose rounded-down ranks fit, by bisection).
+    Then, one rank at a time, the layer furthest below its scaled share c · r gets one more (ties:
+    the larger raw rank, then the first listed), as long as it is below max_r and its size fits.
+    The result is maximal: no layer below max_r could take one more rank within the budget, so the
+    total falls short by less than the smallest (out + in) among such layers, and by nothing when
+    every layer has the same out + in (the budget is then a multiple of it).
     """
     names = list(ranks)
     sizes = np.array([shapes[n][0] + shapes[n][1] for n in names], dtype=np.int64)
@@ -121,12 +126,16 @@ def match_budget(
     for _ in range(100):  # bisection for the largest c whose rounded-down total fits
         middle = (low + high) / 2
         low, high = (middle, high) if total(middle) <= target else (low, middle)
-    scaled = low * raw
-    result = np.clip(np.floor(scaled), min_r, max_r).astype(np.int64)
+    share = low * raw
+    result = np.clip(np.floor(share), min_r, max_r).astype(np.int64)
     spent = int((result * sizes).sum())
-    remainders = np.where(np.floor(scaled) < min_r, -1.0, scaled - np.floor(scaled))
-    for i in np.argsort(-remainders, kind="stable"):
-        if result[i] < max_r and spent + sizes[i] <= target:
-            result[i] += 1
-            spent += int(sizes[i])
+    queue = [(-(share[i] - result[i]), -raw[i], i) for i in range(len(names))]
+    heapq.heapify(queue)
+    while queue:
+        _, _, i = heapq.heappop(queue)
+        if result[i] >= max_r or spent + sizes[i] > target:
+            continue  # it will never fit again: what is left only shrinks
+        result[i] += 1
+        spent += int(sizes[i])
+        heapq.heappush(queue, (-(share[i] - result[i]), -raw[i], i))
     return {name: int(r) for name, r in zip(names, result, strict=True)}
