@@ -80,7 +80,8 @@ def demo_study(model: str) -> Study:
                         "metric": "drift",
                         "fraction": 0.2,
                     },
-                ]
+                ],
+                "compound": [{"name": "LoRA as good and gentler", "all": ["LoRA non-inferior", "LoRA drifts less"]}],
             },
         },
         name="demo",
@@ -126,16 +127,23 @@ def report(out: Path) -> None:
     """The study's report, and its declared hypotheses printed."""
     written = build_report(out)
     rows = list(csv.DictReader((out / "report" / "tables" / "hypotheses.csv").open(encoding="utf-8")))
-    print("\nhypotheses over the seeds (paired by seed; Holm-adjusted across the two):")
+    print("\nhypotheses over the seeds (paired by seed; Holm-adjusted across the three):")
     for r in rows:
-        if r["task"] == "all" and r["p_value"]:
-            decision = "holds" if r["holds_adjusted"] == "True" else "NOT supported"
-            estimate = next(x for x in rows if x["hypothesis"] == r["hypothesis"] and x["task"] != "all")
-            print(
-                f"  {r['claim']}: {decision} (estimate {float(estimate['estimate']):.3f}, "
-                f"90% interval [{float(estimate['ci_low']):.3f}, {float(estimate['ci_high']):.3f}], "
-                f"p = {float(r['p_value']):.2g}, adjusted p = {float(r['p_adjusted']):.2g})"
-            )
+        if r["task"] != "all":
+            continue
+        if not r["p_value"]:
+            print(f"  {r['claim']}: not evaluated ({r['note']})")
+            continue
+        decision = "holds" if r["holds_adjusted"] == "True" else "NOT supported"
+        p = f"p = {float(r['p_value']):.2g}, adjusted p = {float(r['p_adjusted']):.2g}"
+        task = next((x for x in rows if x["hypothesis"] == r["hypothesis"] and x["task"] != "all"), None)
+        if task is None:  # a compound claim: its parts' tests combined
+            print(f"  {r['hypothesis']} = {r['claim']}: {decision} ({r['test']}; {p})")
+            continue
+        print(
+            f"  {r['claim']}: {decision} (estimate {float(task['estimate']):.3f}, "
+            f"90% interval [{float(task['ci_low']):.3f}, {float(task['ci_high']):.3f}], {p})"
+        )
     print(f"report: {written['md']}, {written['html']}, {written['tex']}")
 
 

@@ -182,3 +182,39 @@ def test_serving_results_in_the_study_folder_get_a_section_and_feed_overhead_cla
     serving = [r for r in rows if r["hypothesis"] == "adapters cost little"]
     assert {r["task"] for r in serving} == {"tiny · batch 1", "tiny · batch 2", "all"}
     assert all(r["holds"] == "True" for r in serving)  # a 50x bound holds on a CPU
+
+
+def test_a_nan_seed_and_a_compound_claim_are_reported_not_dropped(study, tmp_path):
+    import yaml
+
+    out, _ = study
+    copy = tmp_path / "study"
+    shutil.copytree(out, copy)
+    path = next((copy / "runs").glob("stsb-lora-r4-seed*/results.json"))
+    results = json.loads(path.read_text())
+    results["metrics"]["pearson"] = float("nan")  # a seed that collapsed to constant predictions
+    path.write_text(json.dumps(results))
+    raw = yaml.safe_load((copy / "study.yaml").read_text())
+    raw["hypotheses"]["compound"] = [{"name": "plan", "all": ["LoRA non-inferior", "LoRA drifts less"]}]
+    (copy / "study.yaml").write_text(yaml.safe_dump(raw))
+    written = build_report(copy, tmp_path / "report", ("md",))
+    rows = list(csv.DictReader((tmp_path / "report/tables/hypotheses.csv").open()))
+    stsb = next(r for r in rows if r["hypothesis"] == "LoRA non-inferior" and r["task"] == "stsb")
+    assert not stsb["p_value"] and f"lora-r4 seed {results['seed']}: pearson is NaN" in stsb["note"]
+    overall = next(r for r in rows if r["hypothesis"] == "LoRA non-inferior" and r["task"] == "all")
+    assert not overall["p_value"] and "not tested on every task" in overall["note"]
+    plan = next(r for r in rows if r["hypothesis"] == "plan")
+    assert plan["kind"] == "compound" and not plan["p_value"] and "LoRA non-inferior" in plan["note"]
+    markdown = written["md"].read_text()
+    limitations = markdown.split("## Limitations")[1].split("##")[0]
+    assert "pearson is NaN" in limitations
+    assert "LoRA non-inferior (" in markdown and "could not be evaluated" in markdown
+    # scored by a declared rule instead: tested, and the row and report say so
+    raw["hypotheses"]["claims"][0] |= {"missing": "score", "missing_score": 0.0}
+    (copy / "study.yaml").write_text(yaml.safe_dump(raw))
+    written = build_report(copy, tmp_path / "scored", ("md",))
+    rows = list(csv.DictReader((tmp_path / "scored/tables/hypotheses.csv").open()))
+    stsb = next(r for r in rows if r["hypothesis"] == "LoRA non-inferior" and r["task"] == "stsb")
+    assert stsb["p_value"] and stsb["scored"] == "1" and "scored as 0" in stsb["note"]
+    plan = next(r for r in rows if r["hypothesis"] == "plan")
+    assert plan["p_value"] and "scored as 0" in written["md"].read_text()

@@ -389,8 +389,8 @@ class ReportBuilder:
                     ]
                 )
             caption = (
-                f"{task}: mean [95% interval] over seeds (t interval below 10 seeds, BCa bootstrap from 10 "
-                f"{self.cite('efron1987bca')}); parameters trained, LoRA parameters, training seconds and peak memory (MB) are means."
+                f"{task}: mean [95% Student's t interval] over seeds; parameters trained, LoRA parameters, "
+                "training seconds and peak memory (MB) are means."
             )
             columns = ["method", "n", *metrics, "trainable", "LoRA params", "train s", "peak MB"]
             self.doc.add(Table(columns, rows, caption))
@@ -546,13 +546,16 @@ class ReportBuilder:
                 f"intersection–union test {self.cite('berger1982iut')} (it holds when every task's test rejects, with "
                 f"p the largest per-task p). Across the declared family the all-task p-values are adjusted by "
                 f"{self.settings.correction} {self.cite(method)} at α = {self.settings.alpha:g}. Seeds are paired "
-                f"by seed; per-task tests are one-sided {self.settings.test} tests and intervals are two-sided at 1 − 2α."
+                f"by seed; per-task tests are one-sided {self.settings.test} tests and intervals are two-sided at 1 − 2α. "
+                "A seed whose value is missing or NaN is never dropped: the claim is not tested, or the seed is "
+                "scored by the study file's rule, and the row says which."
             ),
             Table(
                 ["hypothesis", "task", "estimate [1 − 2α]", "p", "adjusted p", "decision", "test"],
                 rows=table,
-                caption="Declared hypotheses. Estimates: ratio of means (relative margins, Fieller interval), "
-                "difference of means (absolute margins) or geometric-mean ratio (reductions).",
+                caption="Declared hypotheses. Estimates: ratio of means (relative margins, overheads and "
+                "reductions with ratio: means), difference of means (absolute margins) or geometric mean of "
+                "per-seed ratios (reductions); each interval inverts the test that decides.",
                 align="llrrrll",
             ),
         )
@@ -572,7 +575,7 @@ class ReportBuilder:
         if reasons:
             self.doc.add(Bullets(list(reasons.values())))
         for r in rows:
-            if r.get("note") and "p_value" in r:
+            if r.get("note"):
                 self.limitations.append(f"{r['hypothesis']} on {r['task']}: {r['note']}")
 
     def drift(self) -> None:
