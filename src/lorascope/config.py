@@ -16,13 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from lorascope.errors import LorascopeError
+from lorascope.registry import METHODS, TASKS, method_spec, one_of
 
 FIELDS = ("text", "text_pair", "label", "id")
-METHODS = ("full", "lora", "adalora", "majority", "random")
-ADAPTER_METHODS = ("lora", "adalora")
-BASELINE_METHODS = ("majority", "random")
 RANK_STRATEGIES = ("uniform", "svd-energy", "fisher")
-TASK_NAMES = ("sst2", "mrpc", "rte", "stsb", "synthetic", "text-classification", "text-regression")
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -203,13 +200,14 @@ class RunConfig(_Strict):
     """One fine-tuning run."""
 
     model: str = Field(description="Hub id, local folder, or built-in: tiny-bert, tiny-llama, tiny-gpt2.")
-    task: Literal[TASK_NAMES] = Field(description="Task name; see docs/configuration.md.")  # type: ignore[valid-type]
+    task: str = Field(description="A registered task; see docs/configuration.md.")
     data_dir: Path | None = Field(None, description="Local GLUE folder (original TSV layout).")
     data: DataConfig = Field(default_factory=DataConfig)
     max_train_samples: int | None = Field(None, gt=0, description="Stratified subset of train.")
     max_eval_samples: int | None = Field(None, gt=0, description="Stratified subset of dev.")
-    method: Literal[METHODS] = Field(  # type: ignore[valid-type]
-        "lora", description="full, lora, adalora, or a baseline that trains nothing: majority, random."
+    method: str = Field(
+        "lora",
+        description="A registered method: full, lora, adalora, or a baseline that trains nothing: majority, random.",
     )
     lora: LoraConfig = Field(default_factory=LoraConfig)
     ranks: RanksConfig = Field(default_factory=RanksConfig)
@@ -220,29 +218,42 @@ class RunConfig(_Strict):
     seed: int = 42
     trust_remote_code: bool = Field(False, description="Allow model code from the hub (off unless asked).")
 
+    @field_validator("task")
+    @classmethod
+    def _registered_task(cls, task: str) -> str:
+        return one_of(task, TASKS.names())
+
+    @field_validator("method")
+    @classmethod
+    def _registered_method(cls, method: str) -> str:
+        return one_of(method, METHODS.names())
+
     @model_validator(mode="after")
     def _files_for_generic_tasks(self) -> RunConfig:
-        if self.task.startswith("text-") and (self.data.train_file is None or self.data.eval_file is None):
+        if TASKS.get(self.task).needs_files and (self.data.train_file is None or self.data.eval_file is None):
             raise PydanticCustomError("cross_key", f"task '{self.task}' needs data.train_file and data.eval_file")
         if self.lora.rank_config is not None and self.lora.strategy != "uniform":
             raise PydanticCustomError(
                 "cross_key", "lora.rank_config and lora.strategy both choose the ranks; give one of them"
             )
-        if self.method == "adalora" and (self.lora.rank_config is not None or self.lora.strategy != "uniform"):
+        spec = method_spec(self.method)
+        chosen = self.lora.rank_config is not None or self.lora.strategy != "uniform"
+        if spec.kind == "adapter" and not spec.allocates_ranks and chosen:
             raise PydanticCustomError(
-                "cross_key", "method adalora allocates its own ranks; drop lora.rank_config and lora.strategy"
+                "cross_key", f"method {self.method} allocates its own ranks; drop lora.rank_config and lora.strategy"
             )
         return self
 
     def resolved(self) -> RunConfig:
         """A copy with method-dependent defaults filled in (baselines train nothing and keep none)."""
-        if self.method in BASELINE_METHODS:
+        spec = method_spec(self.method)
+        if spec.kind == "baseline":
             return self.model_copy()
         train = self.train.model_copy()
         if train.learning_rate is None:
-            train.learning_rate = 2e-5 if self.method == "full" else 5e-4
+            train.learning_rate = spec.learning_rate if spec.learning_rate is not None else 5e-4
         if train.weight_decay is None:
-            train.weight_decay = 0.01 if self.method == "full" else 0.0
+            train.weight_decay = spec.weight_decay if spec.weight_decay is not None else 0.0
         return self.model_copy(update={"train": train})
 
     def to_yaml(self) -> str:

@@ -25,13 +25,13 @@ from pathlib import Path
 
 from scipy import stats
 
+from lorascope.io import write_json
 from lorascope.ranks.analysis import write_analysis
 from lorascope.ranks.planted import equal_budget_trial
 from lorascope.reporting import build_report
 from lorascope.studies import format_summary, run_study, study_from_mapping, write_tables
 from lorascope.studies.runner import drift_stage
 from lorascope.studies.spec import Study
-from lorascope.training.outputs import write_json
 
 SEEDS = (0, 1, 2)
 

@@ -24,7 +24,7 @@ from lorascope.analysis.intruders import DEFAULT_EPSILONS, DEFAULT_TOP_K
 from lorascope.analysis.probes import BaseCache, load_snapshot, snapshot_name
 from lorascope.analysis.similarity import cosine_per_example, linear_cka
 from lorascope.errors import LorascopeError
-from lorascope.training.outputs import write_csv
+from lorascope.io import write_csv
 
 FIELDS = ("run", "task", "method", "seed", "layer", "step", "measure", "value")
 DRIFT = "drift_linear_cka"

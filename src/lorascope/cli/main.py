@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lorascope import __version__
 from lorascope.errors import LorascopeError
+from lorascope.registry import METHODS, method_spec
 
 EXAMPLES = """examples:
   lorascope demo                                   # offline: full vs LoRA on a generated task
@@ -202,7 +203,7 @@ def _train(args: argparse.Namespace) -> int:
     checked = preflight(cfg)
     out = args.out or Path("runs") / f"{cfg.task}-{cfg.method}-seed{cfg.seed}-{datetime.now():%Y%m%d-%H%M%S}"
     results = run_training(cfg, out, resume=args.resume, checked=checked)
-    from lorascope.training.outputs import format_metrics
+    from lorascope.io import format_metrics
 
     print(f"{cfg.task} {cfg.method} seed {cfg.seed}: {format_metrics(results['metrics'])}")
     print(f"results: {out / 'results.json'}")
@@ -216,9 +217,10 @@ def _validate(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     checked = preflight(cfg)
     targets = f", LoRA on {checked.lora_targets}" if checked.lora_targets else ""
-    if cfg.method == "lora" and cfg.lora.rank_config is not None:
+    allocates = method_spec(cfg.method).allocates_ranks
+    if allocates and cfg.lora.rank_config is not None:
         targets += f", ranks from {cfg.lora.rank_config}"
-    elif cfg.method == "lora" and cfg.lora.strategy != "uniform":
+    elif allocates and cfg.lora.strategy != "uniform":
         targets += f", ranks allocated by {cfg.lora.strategy} at the budget of rank {cfg.lora.r}"
     print(
         f"{args.config}: valid — {cfg.task} ({len(checked.data.train)} train / {len(checked.data.eval)} eval), "
@@ -315,16 +317,17 @@ def _ranks(args: argparse.Namespace) -> int:
 def _ranks_from_config(args: argparse.Namespace) -> Path:
     from lorascope.config import load_config
     from lorascope.ranks.strategies import allocate_ranks
-    from lorascope.training import preflight
+    from lorascope.training import brief_finetune, preflight
 
     cfg = load_config(args.config, args.overrides)
-    if cfg.method != "lora" or cfg.lora.rank_config is not None:
-        raise LorascopeError(f"{args.config}: ranks are allocated for method lora without lora.rank_config")
+    if not method_spec(cfg.method).allocates_ranks or cfg.lora.rank_config is not None:
+        allocating = ", ".join(n for n in METHODS.names() if method_spec(n).allocates_ranks)
+        raise LorascopeError(f"{args.config}: ranks are allocated for method {allocating} without lora.rank_config")
     checked = preflight(cfg)
     out = args.out or Path("ranks") / f"{cfg.task}-{cfg.lora.strategy}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
-    return allocate_ranks(cfg, out, checked.data, checked.lora_targets or [], checked.model_config)
+    return allocate_ranks(cfg, out, checked.data, checked.lora_targets or [], checked.model_config, brief_finetune)
 
 
 def _ranks_from_checkpoints(args: argparse.Namespace) -> Path:
@@ -353,7 +356,7 @@ def _ranks_from_checkpoints(args: argparse.Namespace) -> Path:
 
 def _drift(args: argparse.Namespace) -> int:
     from lorascope.analysis.drift import analyze_runs, report
-    from lorascope.studies.results import drift_runs
+    from lorascope.studies.folder import drift_runs
 
     runs = [run for folder in args.runs for run in drift_runs(folder)]
     rows = analyze_runs(runs, args.base_cache, args.intruders)
@@ -381,7 +384,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _serve_export(args: argparse.Namespace) -> int:
     from lorascope.serving.export import export_runs
-    from lorascope.studies.results import drift_runs
+    from lorascope.studies.folder import drift_runs
 
     runs = [run for folder in args.runs for run in drift_runs(folder)]
     for record in export_runs(runs, args.out, args.merged, args.max_lora_rank):

@@ -10,6 +10,7 @@ same interface with their own heads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from lorascope.data import files, glue, metrics, synthetic
 from lorascope.data.encoding import EncodedDataset, encode_pairs
 from lorascope.data.sampling import score_bin, stratified_indices
 from lorascope.errors import LorascopeError
+from lorascope.registry import TASKS, register_task
 
 Record = dict[str, object]
 
@@ -32,7 +34,25 @@ class SentenceTask:
     metric_names: tuple[str, ...]
     main_metric: str
     label_names: tuple[str, ...] | None = None
+    source: Literal["glue", "synthetic", "files"] = "glue"  # where examples come from without data files
     head: str = field(default="sequence-classification", init=False)
+
+    @property
+    def needs_files(self) -> bool:
+        """Whether runs must give ``data.train_file`` and ``data.eval_file``."""
+        return self.source == "files"
+
+    def load_examples(self, cfg: RunConfig, seed: int) -> tuple[list[Record], list[Record]]:
+        """(train, eval) records from the task's own source: the generator, ``data_dir`` or the hub."""
+        data = cfg.data
+        if self.source == "synthetic":
+            train = synthetic.make_examples(data.synthetic_size, seed, "train-")
+            return train, synthetic.make_examples(max(200, data.synthetic_size // 4), seed + 1, "eval-")
+        if self.source == "files":
+            raise LorascopeError(f"task {self.name}: give data.train_file and data.eval_file")
+        if cfg.data_dir is not None:
+            return glue.load_local(self.name, cfg.data_dir, self.regression)
+        return glue.load_hub(self.name, data.hub_dataset)
 
     @property
     def num_labels(self) -> int:
@@ -72,15 +92,16 @@ def _glue_task(name: str, regression: bool, pair: bool, metric_names: tuple[str,
     return SentenceTask(name, regression, pair, metric_names, main, names)
 
 
-TASKS = {
-    "sst2": _glue_task("sst2", False, False, ("accuracy",), "accuracy"),
-    "mrpc": _glue_task("mrpc", False, True, ("accuracy", "f1"), "f1"),
-    "rte": _glue_task("rte", False, True, ("accuracy",), "accuracy"),
-    "stsb": _glue_task("stsb", True, True, ("pearson", "spearmanr"), "pearson"),
-    "synthetic": SentenceTask("synthetic", False, False, ("accuracy",), "accuracy", ("negative", "positive")),
-    "text-classification": SentenceTask("text-classification", False, False, ("accuracy", "f1"), "accuracy"),
-    "text-regression": SentenceTask("text-regression", True, False, ("pearson", "spearmanr"), "pearson"),
-}
+for _task in (
+    _glue_task("sst2", False, False, ("accuracy",), "accuracy"),
+    _glue_task("mrpc", False, True, ("accuracy", "f1"), "f1"),
+    _glue_task("rte", False, True, ("accuracy",), "accuracy"),
+    _glue_task("stsb", True, True, ("pearson", "spearmanr"), "pearson"),
+    SentenceTask("synthetic", False, False, ("accuracy",), "accuracy", ("negative", "positive"), source="synthetic"),
+    SentenceTask("text-classification", False, False, ("accuracy", "f1"), "accuracy", source="files"),
+    SentenceTask("text-regression", True, False, ("pearson", "spearmanr"), "pearson", source="files"),
+):
+    register_task(_task)
 
 
 @dataclass
@@ -156,13 +177,8 @@ def load_task_data(cfg: RunConfig) -> TaskData:
         fields = {k: v for k, v in columns.items() if k in required + ("id",)}
         train = files.read_records(data.train_file, fields, required)
         evaluation = files.read_records(data.eval_file, fields, required)
-    elif cfg.task == "synthetic":
-        train = synthetic.make_examples(data.synthetic_size, seed, "train-")
-        evaluation = synthetic.make_examples(max(200, data.synthetic_size // 4), seed + 1, "eval-")
-    elif cfg.data_dir is not None:
-        train, evaluation = glue.load_local(cfg.task, cfg.data_dir, task.regression)
     else:
-        train, evaluation = glue.load_hub(cfg.task, data.hub_dataset)
+        train, evaluation = task.load_examples(cfg, seed)
     task = _normalise_labels(task, train, evaluation)
     train = _subset(task, train, cfg.max_train_samples, seed)
     if data.eval_split == "train":  # sanity checks: score on the very examples trained on

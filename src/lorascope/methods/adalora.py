@@ -11,7 +11,8 @@ from peft import PeftModel, get_peft_model
 from transformers import TrainerCallback
 
 from lorascope.config import RunConfig
-from lorascope.methods.lora import HEAD_TASK_TYPES
+from lorascope.methods.base import MethodContext, MethodHooks
+from lorascope.methods.lora import HEAD_TASK_TYPES, adapter_parameters
 
 
 def planned_steps(cfg: RunConfig, train_examples: int) -> int:
@@ -77,3 +78,18 @@ class AdaLoraAllocation(TrainerCallback):
 
     def on_optimizer_step(self, args, state, control, model=None, **kwargs):
         model.base_model.update_and_allocate(state.global_step)
+
+
+class AdaLoraHooks(MethodHooks):
+    """``method: adalora``: PEFT's AdaLoRA, its budget reallocated after every optimizer step."""
+
+    def prepare(self, model: torch.nn.Module, ctx: MethodContext) -> tuple[torch.nn.Module, list]:
+        steps = planned_steps(ctx.cfg, ctx.train_examples)
+        wrapped = apply_adalora(model, ctx.cfg, ctx.targets or [], ctx.head, steps, ctx.unfreeze_modules)
+        return wrapped, [AdaLoraAllocation(ctx.cfg)]
+
+    def rank_strategy(self, cfg) -> str | None:
+        return "adalora"
+
+    def adapter_parameters(self, model: torch.nn.Module) -> int | None:
+        return adapter_parameters(model)

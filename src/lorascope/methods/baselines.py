@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from lorascope.config import RunConfig
+from lorascope.methods.base import MethodHooks
+
 
 def majority_predictions(train_labels: np.ndarray, n: int, regression: bool) -> np.ndarray:
     """The most frequent training class (ties: the lowest index), or the mean training score."""
@@ -19,9 +22,15 @@ def random_predictions(train_labels: np.ndarray, n: int, seed: int) -> np.ndarra
     return np.random.default_rng(seed).choice(np.asarray(train_labels), size=n, replace=True)
 
 
-def baseline_predictions(method: str, train_labels: np.ndarray, n: int, regression: bool, seed: int) -> np.ndarray:
-    if method == "majority":
+class Majority(MethodHooks):
+    """``method: majority``: the most frequent training class, or the mean training score."""
+
+    def predict(self, cfg: RunConfig, train_labels: np.ndarray, n: int, regression: bool) -> np.ndarray:
         return majority_predictions(train_labels, n, regression)
-    if method == "random":
-        return random_predictions(train_labels, n, seed)
-    raise ValueError(f"unknown baseline {method!r}")
+
+
+class Random(MethodHooks):
+    """``method: random``: draws from the training labels, seeded by the run's seed."""
+
+    def predict(self, cfg: RunConfig, train_labels: np.ndarray, n: int, regression: bool) -> np.ndarray:
+        return random_predictions(train_labels, n, cfg.seed)

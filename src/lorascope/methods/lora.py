@@ -9,7 +9,9 @@ from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPP
 
 from lorascope.config import LoraConfig
 from lorascope.errors import LorascopeError
-from lorascope.ranks.rank_config import ADAPTABLE, RankConfig, peft_lora_config
+from lorascope.methods.base import MethodContext, MethodHooks
+from lorascope.models.layers import is_adaptable, matching
+from lorascope.ranks.rank_config import RankConfig, peft_lora_config
 
 # PEFT's table, plus families it leaves out.
 EXTRA_DEFAULT_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
@@ -17,14 +19,15 @@ EXTRA_DEFAULT_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
 HEAD_TASK_TYPES = {"sequence-classification": TaskType.SEQ_CLS}
 
 
-def _matches(module_name: str, target: str) -> bool:
-    return module_name == target or module_name.endswith("." + target)
-
-
 def adaptable_names(model: torch.nn.Module) -> list[str]:
     """Short names of the linear-like layers LoRA can adapt (for error messages)."""
-    kinds = (*ADAPTABLE, "Embedding")
-    return sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ in kinds and n})
+    return sorted(
+        {
+            n.rsplit(".", 1)[-1]
+            for n, m in model.named_modules()
+            if n and (is_adaptable(m) or isinstance(m, torch.nn.Embedding))
+        }
+    )
 
 
 def resolve_targets(model: torch.nn.Module, cfg: LoraConfig) -> list[str]:
@@ -42,21 +45,12 @@ def resolve_targets(model: torch.nn.Module, cfg: LoraConfig) -> list[str]:
             )
     names = [n for n, _ in model.named_modules()]
     for target in targets:
-        if not any(_matches(n, target) for n in names):
+        if not matching(names, target):
             raise LorascopeError(
                 f"lora.target_modules: '{target}' matches no module of this {model_type} model "
                 f"(layers here: {', '.join(adaptable_names(model))})"
             )
     return list(targets)
-
-
-def target_layers(model: torch.nn.Module, targets: list[str]) -> dict[str, torch.nn.Module]:
-    """Full name -> module for every linear-like layer a target names (by name or name suffix), in model order."""
-    return {
-        name: module
-        for name, module in model.named_modules()
-        if type(module).__name__ in ADAPTABLE and any(_matches(name, t) for t in targets)
-    }
 
 
 def apply_lora(
@@ -118,3 +112,20 @@ def lora_factors(model: torch.nn.Module) -> list[tuple[str, torch.Tensor, torch.
             if adapter in lora_a:
                 factors.append((name, lora_a[adapter].weight, module.lora_B[adapter].weight))
     return factors
+
+
+class LoraHooks(MethodHooks):
+    """``method: lora``: PEFT LoRA on the targets, uniform rank or per-layer ranks."""
+
+    def prepare(self, model: torch.nn.Module, ctx: MethodContext) -> tuple[torch.nn.Module, list]:
+        wrapped = apply_lora(model, ctx.cfg.lora, ctx.targets or [], ctx.head, ctx.unfreeze_modules, ctx.ranks)
+        return wrapped, []
+
+    def lora_penalty(self, cfg) -> float:
+        return cfg.lora.penalty
+
+    def rank_strategy(self, cfg) -> str | None:
+        return "file" if cfg.lora.rank_config is not None else cfg.lora.strategy
+
+    def adapter_parameters(self, model: torch.nn.Module) -> int | None:
+        return adapter_parameters(model)

@@ -6,10 +6,11 @@ import torch
 from transformers import TrainerCallback
 
 from lorascope.errors import LorascopeError
+from lorascope.models.layers import matching
 
 
 def _hits(modules: dict[str, torch.nn.Module], wanted: str) -> list[str]:
-    hits = [n for n in modules if n == wanted or n.endswith("." + wanted)]
+    hits = matching(modules, wanted)
     if not hits:
         raise LorascopeError(f"unfreeze.modules: '{wanted}' matches no module of the model")
     return hits
@@ -23,7 +24,7 @@ def check_unfreeze_modules(model: torch.nn.Module, names: list[str], lora_target
         for hit in _hits(modules, wanted):
             resolved.append(hit)
             inner = [n for n in modules if n.startswith(hit + ".") or n == hit]
-            clash = [t for t in lora_targets or [] if any(n.endswith("." + t) or n == t for n in inner)]
+            clash = [t for t in lora_targets or [] if matching(inner, t)]
             if clash:
                 raise LorascopeError(
                     f"unfreeze.modules: '{wanted}' contains LoRA-adapted {clash}; name modules without adapters"

@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from lorascope.errors import LorascopeError
+from lorascope.models.layers import matches
 from lorascope.ranks.allocation import clip_ranks, global_counts, lora_parameters, match_budget, smooth_ranks
 from lorascope.ranks.plots import key_layers, plot_decay, plot_heatmaps
 from lorascope.ranks.rank_config import FILE_NAME, SCHEMA_VERSION, LayerRank, RankConfig, write_rank_config
@@ -56,11 +57,11 @@ def _pairs(base: Path, finetuned: Path, targets: list[str] | None) -> Iterator[t
     for key in tuned_files:
         if not key.endswith(".weight"):
             continue
-        match = key if key in base_files else next((b for b in base_files if key.endswith("." + b)), None)
+        match = key if key in base_files else next((b for b in base_files if matches(key, b)), None)
         if match is None:
             continue
         module = key.removesuffix(".weight")
-        if targets is not None and not any(module == t or module.endswith("." + t) for t in targets):
+        if targets is not None and not any(matches(module, t) for t in targets):
             continue
         yield module, base_files[match], match, tuned_files[key], key
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from peft import get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from lorascope.methods.lora import target_layers
+from lorascope.models.layers import target_layers
 from lorascope.ranks.allocation import lora_parameters
 from lorascope.ranks.analysis import allocate, analyze_layers, rank_config, raw_ranks
 from lorascope.ranks.rank_config import RankConfig, peft_lora_config

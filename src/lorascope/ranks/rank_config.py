@@ -24,10 +24,10 @@ from peft import PeftModel, TaskType, get_peft_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lorascope.errors import LorascopeError
+from lorascope.models.layers import is_adaptable, matches
 
 SCHEMA_VERSION = 1
 FILE_NAME = "lora_rank_config.json"
-ADAPTABLE = ("Linear", "Conv1D")
 
 
 class LayerRank(BaseModel):
@@ -111,11 +111,11 @@ def check_layers(
     for name in config.layers:
         if name not in modules:
             raise LorascopeError(f"{source}: layer '{name}' does not exist in this model")
-        if type(modules[name]).__name__ not in ADAPTABLE:
+        if not is_adaptable(modules[name]):
             raise LorascopeError(f"{source}: layer '{name}' is a {type(modules[name]).__name__}, not a linear layer")
     for target in target_modules or []:
         for name in modules:
-            if (name == target or name.endswith("." + target)) and name not in config.layers:
+            if matches(name, target) and name not in config.layers:
                 raise LorascopeError(f"{source}: target layer '{name}' has no entry (it matches target '{target}')")
 
 
@@ -148,7 +148,14 @@ def create_peft_model_from_config(
 ) -> PeftModel:
     """Wrap ``base_model`` with LoRA adapters of the ranks and alphas in a rank config file.
 
-    With ``target_modules``, every layer they match must have an entry in the config.
+    Args:
+        base_model: the model to adapt.
+        rank_config_path: a ``lora_rank_config.json``; its layers are exactly the adapted ones.
+        target_modules: when given, every layer they match must have an entry in the config.
+        dropout, task_type, modules_to_save: passed to PEFT's ``LoraConfig``.
+
+    Returns:
+        The PEFT model.
     """
     config = read_rank_config(rank_config_path)
     check_layers(base_model, config, str(rank_config_path), target_modules)

@@ -26,7 +26,7 @@ from lorascope.config import RunConfig
 from lorascope.data.sampling import stratified_indices
 from lorascope.data.tasks import TaskData
 from lorascope.errors import LorascopeError
-from lorascope.methods.lora import target_layers
+from lorascope.models.layers import matching, target_layers
 from lorascope.models.loading import load_model, load_tokenizer, skeleton
 from lorascope.ranks.analysis import (
     allocate,
@@ -41,16 +41,22 @@ from lorascope.ranks.fisher import fisher_ranks, layer_fisher
 from lorascope.ranks.rank_config import FILE_NAME
 from lorascope.ranks.spectrum import LayerSpectrum
 
+FineTune = Callable[[RunConfig, Path, "float | None"], object]
+"""Trains a run config into a folder, resuming what is there, stopping after the given seconds."""
+
 
 @dataclass
 class AllocationInputs:
-    """What a strategy may use: the resolved run config, its data, targets and model config."""
+    """What a strategy may use: the resolved run config, its data, targets and model config, and
+    ``finetune``, injected by the training layer (``lorascope.training.brief_finetune``) so that
+    rank allocation never imports training."""
 
     cfg: RunConfig
     folder: Path
     data: TaskData
     targets: list[str]
     model_config: PretrainedConfig
+    finetune: FineTune | None = None
 
 
 Strategy = Callable[[AllocationInputs], Path]
@@ -58,9 +64,11 @@ STRATEGIES: dict[str, Strategy] = {}
 
 
 def register(name: str) -> Callable[[Strategy], Strategy]:
-    """Add a strategy to the registry under ``name``."""
+    """Add a strategy to the registry under ``name``; a name already taken is refused."""
 
     def add(strategy: Strategy) -> Strategy:
+        if name in STRATEGIES:
+            raise LorascopeError(f"a rank strategy named {name!r} is already registered")
         STRATEGIES[name] = strategy
         return strategy
 
@@ -68,9 +76,25 @@ def register(name: str) -> Callable[[Strategy], Strategy]:
 
 
 def allocate_ranks(
-    cfg: RunConfig, folder: Path, data: TaskData, targets: list[str], model_config: PretrainedConfig
+    cfg: RunConfig,
+    folder: Path,
+    data: TaskData,
+    targets: list[str],
+    model_config: PretrainedConfig,
+    finetune: FineTune | None = None,
 ) -> Path:
-    """The rank config of ``cfg.lora.strategy`` in ``folder``, computed unless it is already there."""
+    """The rank config of ``cfg.lora.strategy`` in ``folder``, computed unless it is already there.
+
+    Args:
+        cfg: the resolved run config (``lora.strategy``, ``ranks.*``, ``lora.r`` as the budget).
+        folder: where the rank config and its evidence go.
+        data, targets, model_config: what preflight resolved for the run.
+        finetune: how to train the brief full fine-tune (svd-energy), e.g.
+            ``lorascope.training.brief_finetune``.
+
+    Returns:
+        The path of ``lora_rank_config.json``.
+    """
     folder = Path(folder)
     path = folder / FILE_NAME
     if path.is_file():
@@ -78,7 +102,7 @@ def allocate_ranks(
     if cfg.lora.strategy not in STRATEGIES:
         raise LorascopeError(f"lora.strategy: unknown strategy '{cfg.lora.strategy}' (known: {sorted(STRATEGIES)})")
     folder.mkdir(parents=True, exist_ok=True)
-    return STRATEGIES[cfg.lora.strategy](AllocationInputs(cfg, folder, data, targets, model_config))
+    return STRATEGIES[cfg.lora.strategy](AllocationInputs(cfg, folder, data, targets, model_config, finetune))
 
 
 def _pretrained(inputs: AllocationInputs) -> tuple[torch.nn.Module, object]:
@@ -152,14 +176,12 @@ def brief_finetune_config(cfg: RunConfig) -> RunConfig:
 @register("svd-energy")
 def svd_energy(inputs: AllocationInputs) -> Path:
     """Brief full fine-tune (``folder/finetune``, an ordinary run folder), then ΔW per target layer."""
-    from lorascope.training.callbacks import TimeLimit
-    from lorascope.training.run import run_training  # the brief fine-tune is an ordinary run
-
     cfg, settings = inputs.cfg, inputs.cfg.ranks
     tuned = inputs.folder / "finetune"
     if not (tuned / "results.json").is_file():
-        seconds = settings.finetune.max_seconds
-        run_training(brief_finetune_config(cfg), tuned, resume=True, callbacks=[TimeLimit(seconds)] if seconds else [])
+        if inputs.finetune is None:
+            raise LorascopeError("lora.strategy svd-energy needs a brief fine-tune: pass finetune= to allocate_ranks")
+        inputs.finetune(brief_finetune_config(cfg), tuned, settings.finetune.max_seconds)
     model, _ = _pretrained(inputs)
     layers = target_layers(model, inputs.targets)
     files = weight_files(tuned / "model")
@@ -173,7 +195,7 @@ def svd_energy(inputs: AllocationInputs) -> Path:
     spectra = analyze_layers(list(layers), load, settings.energy, settings.svd, settings.energy_scope)
     deltas = {}
     for wanted in settings.save_delta:
-        chosen = [n for n in layers if n == wanted or n.endswith("." + wanted)]
+        chosen = matching(layers, wanted)
         if not chosen:
             raise LorascopeError(f"ranks.save_delta: '{wanted}' is not a target layer (layers: {', '.join(layers)})")
         for name in chosen:

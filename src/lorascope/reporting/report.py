@@ -25,6 +25,8 @@ import yaml
 
 from lorascope import __version__
 from lorascope.errors import LorascopeError
+from lorascope.io import short_value, write_csv
+from lorascope.registry import METHODS, method_spec
 from lorascope.reporting.document import (
     Bullets,
     Code,
@@ -49,7 +51,6 @@ from lorascope.stats.descriptive import (
 )
 from lorascope.stats.hypotheses import evaluate, write_hypotheses
 from lorascope.stats.inference import power_warnings
-from lorascope.training.outputs import short_value, write_csv
 
 FORMATS = ("md", "html", "tex")
 
@@ -87,7 +88,7 @@ class StudyData:
 
 def read_study(folder: Path) -> StudyData:
     from lorascope.analysis.drift import read_csv
-    from lorascope.studies.results import load_plan, study_entries
+    from lorascope.studies.folder import load_plan, study_entries
     from lorascope.studies.spec import method_label
 
     plan = load_plan(folder)
@@ -227,12 +228,13 @@ class ReportBuilder:
         for variant in data.variants:
             config = next(r["config"] for r in data.runs if r["variant"] == variant)
             method = config["method"]
+            spec = method_spec(method) if method in METHODS else None  # a plug-in no longer installed: no details
             detail = ""
-            if method in ("lora", "adalora"):
+            if spec is not None and spec.kind == "adapter":
                 lora = config["lora"]
                 targets = ", ".join(lora["target_modules"] or []) or "the family default"
                 detail = f"r = {lora['r']}, alpha = {lora['alpha']}, targets {targets}"
-                if method == "lora" and lora.get("strategy", "uniform") != "uniform":
+                if spec.allocates_ranks and lora.get("strategy", "uniform") != "uniform":
                     detail += f", ranks by {lora['strategy']}"
             rows.append([variant, method, f"{config['train']['learning_rate']:g}", detail or "all weights"])
         self.doc.add(
@@ -746,7 +748,16 @@ class ReportBuilder:
 def build_report(
     study_dir: Path | str, out: Path | str | None = None, formats: tuple[str, ...] = FORMATS
 ) -> dict[str, Path]:
-    """Write the report of a study folder; returns format → path."""
+    """Write the report of a study folder.
+
+    Args:
+        study_dir: a folder written by ``lorascope study`` (``plan.json``, runs, drift, serving).
+        out: where the report goes (default ``study_dir/report``).
+        formats: any of ``md``, ``html``, ``tex``.
+
+    Returns:
+        Format → path of the file written.
+    """
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise LorascopeError(f"--format: unknown {', '.join(unknown)}; choose from {', '.join(FORMATS)}")

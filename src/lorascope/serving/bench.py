@@ -22,12 +22,12 @@ import numpy as np
 import yaml
 
 from lorascope.errors import LorascopeError
+from lorascope.io import write_csv, write_json
 from lorascope.serving.metrics import RequestTiming, summarize
 from lorascope.serving.openai_http import run_requests
 from lorascope.serving.peft_backend import generate, load_base, merged_models, with_adapters
 from lorascope.serving.workload import Workload, dataset_texts
 from lorascope.training.environment import environment, peak_memory_mb, reset_peak_memory
-from lorascope.training.outputs import write_csv, write_json
 
 MODES = ("adapters", "merged", "base")
 

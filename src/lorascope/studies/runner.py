@@ -27,9 +27,10 @@ import yaml
 from transformers import TrainerCallback
 
 from lorascope.errors import LorascopeError
+from lorascope.io import format_metrics, write_json
+from lorascope.studies.folder import read_results, run_status
 from lorascope.studies.sanity import sanity_verdict
 from lorascope.studies.spec import Kind, PlannedRun, Study
-from lorascope.training.outputs import format_metrics, write_json
 from lorascope.training.run import preflight, run_training
 
 PHASES: tuple[Kind, ...] = ("baseline", "sanity", "run")
@@ -41,23 +42,6 @@ class SanityFailed(LorascopeError):
     """A required sanity check failed, so the grid was not started."""
 
     exit_code = 1
-
-
-def run_status(folder: Path) -> str:
-    """done (results.json), failed (error.json), partial (started, not finished) or pending."""
-    if (folder / "results.json").is_file():
-        return "done"
-    if (folder / "error.json").is_file():
-        return "failed"
-    return "partial" if folder.is_dir() else "pending"
-
-
-def read_results(folder: Path) -> dict:
-    path = folder / "results.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LorascopeError(f"{path}: unreadable results ({exc})") from None
 
 
 def _now() -> str:
@@ -256,7 +240,20 @@ def run_study(
 ) -> Outcome:
     """Run every planned run not yet done: baselines, sanity checks (which may stop the study), the
     grid; then, with ``drift`` and runs that take drift snapshots, the drift stage. A study with a ``tune:``
-    section trains its runs with the values ``lorascope tune`` chose (``out/tune``)."""
+    section trains its runs with the values ``lorascope tune`` chose (``out/tune``).
+
+    Args:
+        study: a loaded study file (``load_study``).
+        out: the study folder; finished runs in it are skipped, interrupted ones resumed.
+        fail_fast: stop at the first failed run instead of recording it and going on.
+        callbacks: extra Trainer callbacks for every run.
+        echo: where progress lines go.
+        phases: which kinds of runs to run (baselines, sanity checks, the grid).
+        drift: run the drift stage at the end.
+
+    Returns:
+        What was done, skipped and failed.
+    """
     out = Path(out)
     refuse_foreign_folder(out)
     if study.spec.tune is not None:
@@ -311,7 +308,7 @@ def run_study(
 def drift_stage(study: Study, out: Path, echo: Callable[[str], None] = print) -> None:
     """Drift of every finished grid run, labelled by its variant, into ``out/drift``."""
     from lorascope.analysis.drift import analyze_runs, report
-    from lorascope.studies.results import drift_runs
+    from lorascope.studies.folder import drift_runs
 
     settings = study.spec.drift
     if not any(run_status(out / run.folder) == "done" for run in study.of_kind("run")):

@@ -14,13 +14,12 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from lorascope.config import (
-    BASELINE_METHODS,
     RunConfig,
     _format_error,
     _Strict,
@@ -31,6 +30,7 @@ from lorascope.config import (
     set_key,
 )
 from lorascope.errors import LorascopeError
+from lorascope.registry import names_of, one_of
 from lorascope.stats.hypotheses import HypothesesConfig, check_variants
 from lorascope.studies.sanity import SanityConfig, sanity_config
 from lorascope.tuning.config import TuneConfig
@@ -55,8 +55,8 @@ class StudyConfig(_Strict):
     methods: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Variant name -> config keys it sets, e.g. {method: lora, lora.r: 8}."
     )
-    baselines: list[Literal[BASELINE_METHODS]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: list(BASELINE_METHODS), description="Baselines scored per task and seed."
+    baselines: list[Annotated[str, AfterValidator(lambda name: one_of(name, names_of("baseline")))]] = Field(
+        default_factory=lambda: list(names_of("baseline")), description="Baselines scored per task and seed."
     )
     sanity: SanityConfig = Field(default_factory=SanityConfig)
     drift: StudyDriftConfig = Field(default_factory=StudyDriftConfig)

@@ -1,5 +1,5 @@
 """Training runs on the HF Trainer."""
 
-from lorascope.training.run import preflight, run_training
+from lorascope.training.run import brief_finetune, preflight, run_training
 
-__all__ = ["preflight", "run_training"]
+__all__ = ["brief_finetune", "preflight", "run_training"]

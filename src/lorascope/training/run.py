@@ -36,19 +36,19 @@ from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from lorascope.analysis.probes import BaseCache, DriftSnapshots, base_key, probe_batches
-from lorascope.config import ADAPTER_METHODS, BASELINE_METHODS, RunConfig, load_config
+from lorascope.config import RunConfig, load_config
 from lorascope.data.tasks import TaskData, load_task_data
 from lorascope.errors import LorascopeError
-from lorascope.methods.adalora import AdaLoraAllocation, apply_adalora, planned_steps
-from lorascope.methods.baselines import baseline_predictions
-from lorascope.methods.lora import adapter_parameters, apply_lora, resolve_targets
+from lorascope.io import json_safe, write_json, write_predictions
+from lorascope.methods.base import MethodContext
+from lorascope.methods.lora import resolve_targets
 from lorascope.methods.unfreeze import ScheduledUnfreeze, check_unfreeze_modules, scheduled_parameters
 from lorascope.models.loading import count_parameters, load_model, load_model_config, load_tokenizer, skeleton
 from lorascope.ranks.rank_config import FILE_NAME, RankConfig, check_layers, read_rank_config, write_rank_config
 from lorascope.ranks.strategies import allocate_ranks
-from lorascope.training.callbacks import JsonlLog, QuietProgress, TrainClock, truncate_log
+from lorascope.registry import method_spec
+from lorascope.training.callbacks import JsonlLog, QuietProgress, TimeLimit, TrainClock, truncate_log
 from lorascope.training.environment import choose_precision, environment, peak_memory_mb, reset_peak_memory
-from lorascope.training.outputs import json_safe, write_json, write_predictions
 from lorascope.training.trainer import LorascopeTrainer, selection_metrics
 
 
@@ -68,13 +68,14 @@ def preflight(cfg: RunConfig) -> Preflight:
     data = load_task_data(cfg)
     if not data.train or not data.eval:
         raise LorascopeError(f"task {cfg.task}: no training or evaluation examples")
-    if cfg.method in BASELINE_METHODS:
+    spec = method_spec(cfg.method)
+    if spec.kind == "baseline":
         return Preflight(data, None, None, [])
     config = load_model_config(cfg.model, data.task.num_labels, data.task.label_names, cfg.trust_remote_code)
     model_skeleton = skeleton(config, data.task.head)
-    targets = resolve_targets(model_skeleton, cfg.lora) if cfg.method in ADAPTER_METHODS else None
+    targets = resolve_targets(model_skeleton, cfg.lora) if spec.kind == "adapter" else None
     ranks = None
-    if cfg.lora.rank_config is not None and cfg.method == "lora":
+    if cfg.lora.rank_config is not None and spec.allocates_ranks:
         ranks = read_rank_config(cfg.lora.rank_config)
         check_layers(model_skeleton, ranks, f"lora.rank_config {cfg.lora.rank_config}", targets)
     unfreeze = check_unfreeze_modules(model_skeleton, cfg.unfreeze.modules, targets)
@@ -125,9 +126,7 @@ def _differing_keys(new: dict, old: dict, prefix: str = "") -> list[str]:
 def _training_arguments(cfg: RunConfig, out: Path, precision: str, main_metric: str) -> TrainingArguments:
     t = cfg.train
     steps = t.eval_strategy == "steps"
-    # PEFT saves AdaLoRA adapters pruned to their current ranks, which cannot be loaded back into
-    # the training model: AdaLoRA keeps no checkpoints and reports its final model.
-    checkpoints = cfg.method != "adalora"
+    checkpoints = method_spec(cfg.method).checkpoints  # else the final model is the one reported
     return TrainingArguments(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=t.epochs,
@@ -184,7 +183,8 @@ def _run_baseline(cfg: RunConfig, out: Path, checked: Preflight, env: dict) -> d
     task, data = checked.data.task, checked.data
     started = time.perf_counter()
     train_labels = np.array([r["label"] for r in data.train])
-    predictions = baseline_predictions(cfg.method, train_labels, len(data.eval), task.regression, cfg.seed)
+    hooks = method_spec(cfg.method).behaviour()
+    predictions = hooks.predict(cfg, train_labels, len(data.eval), task.regression)
     metrics = task.score(predictions, np.array([r["label"] for r in data.eval]))
     write_predictions(out / "eval_predictions.jsonl", data.eval, predictions)
     results = _results(
@@ -210,7 +210,7 @@ def _run_baseline(cfg: RunConfig, out: Path, checked: Preflight, env: dict) -> d
 def _rank_config(cfg: RunConfig, out: Path, checked: Preflight) -> RankConfig | None:
     """The per-layer ranks of a LoRA run: its ``lora.rank_config`` (copied into the run folder for
     the record), or the ranks its ``lora.strategy`` allocates into ``out/ranks``; None for rank ``lora.r``."""
-    if cfg.method != "lora":
+    if not method_spec(cfg.method).allocates_ranks:
         return None
     if checked.rank_config is not None:
         write_rank_config(checked.rank_config, out / FILE_NAME)
@@ -218,7 +218,15 @@ def _rank_config(cfg: RunConfig, out: Path, checked: Preflight) -> RankConfig | 
     if cfg.lora.strategy == "uniform":
         return None
     targets = checked.lora_targets or []
-    return read_rank_config(allocate_ranks(cfg, out / "ranks", checked.data, targets, checked.model_config))
+    return read_rank_config(
+        allocate_ranks(cfg, out / "ranks", checked.data, targets, checked.model_config, brief_finetune)
+    )
+
+
+def brief_finetune(cfg: RunConfig, out: Path, max_seconds: float | None) -> dict:
+    """The brief full fine-tune of rank allocation (svd-energy): an ordinary run, resumed where it
+    stopped, cut short after ``max_seconds``."""
+    return run_training(cfg, out, resume=True, callbacks=[TimeLimit(max_seconds)] if max_seconds else [])
 
 
 def starting_model(cfg: RunConfig, model_config: PretrainedConfig, head: str) -> tuple[torch.nn.Module, object]:
@@ -229,14 +237,6 @@ def starting_model(cfg: RunConfig, model_config: PretrainedConfig, head: str) ->
     return load_model(cfg.model, model_config, tokenizer, head, cfg.trust_remote_code), tokenizer
 
 
-def _strategy_name(cfg: RunConfig) -> str | None:
-    if cfg.method == "adalora":
-        return "adalora"
-    if cfg.method != "lora":
-        return None
-    return "file" if cfg.lora.rank_config is not None else cfg.lora.strategy
-
-
 def run_training(
     cfg: RunConfig,
     out: Path,
@@ -245,17 +245,27 @@ def run_training(
     checked: Preflight | None = None,
     base_cache: Path | None = None,
 ) -> dict:
-    """Train and evaluate per ``cfg`` into ``out``; returns what ``results.json`` holds.
+    """Train and evaluate per ``cfg`` into ``out``.
 
-    With ``drift.enabled``, the base model's probe-set snapshot comes from ``base_cache`` (a
-    folder shared by runs of the same model and probe set) when it is there, and is added to it
-    when it is not.
+    Args:
+        cfg: the resolved run config; ``cfg.method`` and ``cfg.task`` are looked up in the registries.
+        out: the run folder (refused if it holds a finished run, or checkpoints without ``resume``).
+        resume: continue from the newest complete checkpoint in ``out``.
+        callbacks: extra Trainer callbacks (tuning's pruning reports, time limits).
+        checked: a ``preflight(cfg)`` already done, so nothing is loaded twice.
+        base_cache: with ``drift.enabled``, a folder of base-model snapshots shared by runs of the
+            same model and probe set; the snapshot is read from it, or added to it.
+
+    Returns:
+        What ``results.json`` holds: metrics, parameters, time, memory and the environment.
     """
     out = Path(out)
     checked = checked or preflight(cfg)
     resume_from = _check_out_dir(out, cfg, resume)
     out.mkdir(parents=True, exist_ok=True)
-    baseline = cfg.method in BASELINE_METHODS
+    spec = method_spec(cfg.method)
+    hooks = spec.behaviour()
+    baseline = spec.kind == "baseline"
     precision = "fp32" if baseline else choose_precision(cfg.train.precision)
     (out / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
     env = environment(cfg.seed, precision)
@@ -271,13 +281,9 @@ def run_training(
     task, data = checked.data.task, checked.data
     ranks = _rank_config(cfg, out, checked)
     model, tokenizer = starting_model(cfg, checked.model_config, task.head)
-    extra: list[TrainerCallback] = [JsonlLog(log_path), TrainClock()]
-    if cfg.method == "lora":
-        model = apply_lora(model, cfg.lora, checked.lora_targets, task.head, checked.unfreeze_modules, ranks)
-    elif cfg.method == "adalora":
-        steps = planned_steps(cfg, len(data.train))
-        model = apply_adalora(model, cfg, checked.lora_targets, task.head, steps, checked.unfreeze_modules)
-        extra.append(AdaLoraAllocation(cfg))
+    context = MethodContext(cfg, task.head, checked.lora_targets, checked.unfreeze_modules, ranks, len(data.train))
+    model, method_callbacks = hooks.prepare(model, context)
+    extra: list[TrainerCallback] = [JsonlLog(log_path), TrainClock(), *method_callbacks]
     scheduled = {}
     if checked.unfreeze_modules:
         scheduled = scheduled_parameters(model, checked.unfreeze_modules)
@@ -299,7 +305,7 @@ def run_training(
         processing_class=tokenizer,
         compute_metrics=selection_metrics(task),
         callbacks=extra + list(callbacks or []),
-        lora_penalty=cfg.lora.penalty if cfg.method == "lora" else 0.0,
+        lora_penalty=hooks.lora_penalty(cfg),
         scheduled_params=tuple(scheduled.values()),
     )
     if trainer.pop_callback(ProgressCallback) is not None:
@@ -323,7 +329,7 @@ def run_training(
     metrics = task.score(predictions, np.array([r["label"] for r in data.eval]))
     write_predictions(out / "eval_predictions.jsonl", data.eval, predictions)
 
-    artifact = out / ("adapter" if cfg.method in ADAPTER_METHODS else "model")
+    artifact = out / (spec.artifact or "model")
     if cfg.train.save_model:
         trainer.model.save_pretrained(artifact, safe_serialization=True)
         tokenizer.save_pretrained(artifact)
@@ -337,8 +343,8 @@ def run_training(
             best_checkpoint=Path(best).name if best else None,
             trainable_params=trainable,
             total_params=total,
-            lora_params=adapter_parameters(trainer.model) if cfg.method in ADAPTER_METHODS else None,
-            rank_strategy=_strategy_name(cfg),
+            lora_params=hooks.adapter_parameters(trainer.model),
+            rank_strategy=hooks.rank_strategy(cfg),
             steps=trainer.state.global_step,
             epochs=trainer.state.epoch,
             train_seconds=round(train_seconds, 3),

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from lorascope.config import _Strict, holdout_amount
+from lorascope.registry import METHODS
 
 
 class Param(_Strict):
@@ -87,27 +88,13 @@ def _flatten(space: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _space(**params: dict[str, Any]) -> dict[str, Param]:
-    return {key.replace("__", "."): Param(**spec) for key, spec in params.items()}
-
-
 def default_spaces() -> dict[str, dict[str, Param]]:
-    """Common practice: full fine-tuning at 1e-5–1e-4, LoRA and AdaLoRA ten times higher, plus their own keys."""
-    shared = {
-        "train__batch_size": {"choices": [16, 32]},
-        "train__warmup_ratio": {"low": 0.0, "high": 0.1},
-        "train__weight_decay": {"low": 0.0, "high": 0.1},
-    }
-    adapter = {
-        "train__learning_rate": {"low": 1e-4, "high": 1e-3, "log": True},
-        "lora__r": {"choices": [4, 8, 16, 32]},
-        "lora__alpha": {"choices": [8, 16, 32]},
-        "lora__dropout": {"low": 0.0, "high": 0.1},
-    }
+    """Each registered method's own default space (``MethodSpec.tuning_space``): by common practice,
+    full fine-tuning at lr 1e-5–1e-4 and adapters ten times higher, plus their own keys."""
     return {
-        "full": _space(train__learning_rate={"low": 1e-5, "high": 1e-4, "log": True}, **shared),
-        "lora": _space(**adapter, **shared),
-        "adalora": _space(**adapter, **shared),
+        name: {key: Param(**spec) for key, spec in METHODS.get(name).tuning_space.items()}
+        for name in METHODS.names()
+        if METHODS.get(name).tuning_space
     }
 
 

@@ -29,9 +29,9 @@ from optuna.trial import TrialState  # noqa: E402
 
 from lorascope.config import read_yaml  # noqa: E402
 from lorascope.errors import LorascopeError  # noqa: E402
+from lorascope.io import short_value, write_csv, write_json  # noqa: E402
 from lorascope.plotting import save_figure  # noqa: E402
 from lorascope.studies.spec import Study, retune  # noqa: E402
-from lorascope.training.outputs import short_value, write_csv, write_json  # noqa: E402
 from lorascope.tuning.search import ERROR, Counts, Search  # noqa: E402
 from lorascope.tuning.units import tuning_units  # noqa: E402
 

@@ -23,8 +23,8 @@ from optuna.trial import TrialState
 from transformers import TrainerCallback
 
 from lorascope.errors import LorascopeError
+from lorascope.io import write_json
 from lorascope.studies.spec import Study
-from lorascope.training.outputs import write_json
 from lorascope.training.run import run_training
 from lorascope.tuning.config import TuneConfig
 from lorascope.tuning.storage import Heartbeat, TrialStore, is_stale, open_store

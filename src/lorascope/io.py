@@ -1,4 +1,4 @@
-"""Files every run folder shares: JSON written atomically, CSV tables, per-example predictions."""
+"""Files every folder shares: JSON written atomically, CSV tables, per-example predictions, console formats."""
 
 from __future__ import annotations
 

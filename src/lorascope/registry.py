@@ -1,0 +1,147 @@
+"""Registries of methods and tasks: a new method or task is one module that registers an entry.
+
+In the style of PEFT's ``register_peft_method``: each entry is registered once under its name
+(a second registration of the same name is refused), configs take the allowed names from the
+registry, and the rest of lorascope asks an entry what it needs instead of comparing names.
+
+The built-in entries are registered by ``lorascope.methods.builtin`` and ``lorascope.data.tasks``,
+loaded on the first look-up, so this module sits below every other and imports none of them.
+A plug-in registers its own entries when its module is imported:
+
+    from lorascope.registry import MethodSpec, register_method
+    register_method(MethodSpec(name="my-method", kind="full", hooks=MyHooks()))
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from lorascope.errors import LorascopeError
+
+T = TypeVar("T")
+
+MethodKind = Literal["full", "adapter", "baseline"]
+
+
+class Registry(Generic[T]):
+    """Entries by name; ``builtins`` names the module that registers the built-in ones on first use."""
+
+    def __init__(self, kind: str, builtins: str) -> None:
+        self.kind = kind
+        self._builtins = builtins
+        self._entries: dict[str, T] = {}
+        self._loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            importlib.import_module(self._builtins)
+
+    def register(self, name: str, entry: T) -> T:
+        """Add ``entry`` under ``name``; a name already taken is an error, never a silent overwrite."""
+        self._load()
+        if name in self._entries:
+            raise LorascopeError(f"a {self.kind} named {name!r} is already registered")
+        self._entries[name] = entry
+        return entry
+
+    def get(self, name: str) -> T:
+        self._load()
+        if name not in self._entries:
+            raise LorascopeError(f"unknown {self.kind} {name!r}; registered: {', '.join(self._entries)}")
+        return self._entries[name]
+
+    def names(self) -> tuple[str, ...]:
+        self._load()
+        return tuple(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return name in self._entries
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def unregister(self, name: str) -> None:
+        """Remove an entry (for tests and plug-ins that register temporarily)."""
+        self._entries.pop(name, None)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What lorascope needs to know of a fine-tuning method (or a baseline).
+
+    Args:
+        name: the ``method`` value in run configs.
+        kind: ``full`` (trains the model's own weights), ``adapter`` (adds trainable modules to
+            ``lora.target_modules``) or ``baseline`` (trains nothing: predictions from the labels).
+        hooks: the behaviour (see ``lorascope.methods.base.MethodHooks``), or ``"module:Name"`` of
+            it, imported when a run first needs it.
+        checkpoints: whether runs keep resumable checkpoints.
+        learning_rate, weight_decay: defaults when ``train`` leaves them unset.
+        tuning_space: the default ``lorascope tune`` search space (run-config key → parameter).
+        allocates_ranks: whether ``lora.strategy`` and ``lora.rank_config`` apply to it.
+        description: one line for ``--help`` and the docs.
+    """
+
+    name: str
+    kind: MethodKind
+    hooks: Any = None
+    checkpoints: bool = True
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    tuning_space: dict[str, dict] = field(default_factory=dict)
+    allocates_ranks: bool = False
+    description: str = ""
+
+    @property
+    def artifact(self) -> str | None:
+        """The folder a run saves: ``adapter`` (PEFT), ``model`` (full weights) or none."""
+        return {"adapter": "adapter", "full": "model", "baseline": None}[self.kind]
+
+    def behaviour(self) -> Any:
+        """The hooks object, imported on first use when given as ``"module:Name"``."""
+        if isinstance(self.hooks, str):
+            module, _, name = self.hooks.partition(":")
+            object.__setattr__(self, "hooks", getattr(importlib.import_module(module), name)())
+        return self.hooks
+
+
+METHODS: Registry[MethodSpec] = Registry("method", "lorascope.methods.builtin")
+TASKS: Registry[Any] = Registry("task", "lorascope.data.tasks")
+
+
+def register_method(spec: MethodSpec) -> MethodSpec:
+    """Register a method; its name becomes a valid ``method`` in run configs and study files."""
+    return METHODS.register(spec.name, spec)
+
+
+def register_task(task: Any) -> Any:
+    """Register a task (an object with the interface of ``lorascope.data.tasks.SentenceTask``)."""
+    return TASKS.register(task.name, task)
+
+
+def method_spec(name: str) -> MethodSpec:
+    return METHODS.get(name)
+
+
+def names_of(kind: MethodKind) -> tuple[str, ...]:
+    """The registered methods of one kind, e.g. the baselines."""
+    return tuple(n for n in METHODS.names() if METHODS.get(n).kind == kind)
+
+
+def one_of(value: str, names: tuple[str, ...]) -> str:
+    """``value`` if it is among ``names``, else pydantic's own wording for a literal (for field errors)."""
+    from pydantic_core import PydanticCustomError
+
+    if value not in names:
+        quoted = [repr(n) for n in names]
+        listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+        raise PydanticCustomError("literal_error", f"Input should be {listed}")
+    return value
