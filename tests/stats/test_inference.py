@@ -135,12 +135,12 @@ def test_sign_flip_p_values_equal_scipy_and_intervals_invert_the_same_test():
         def scipy_p(rho, side, lora=lora, full=full):
             return stats.permutation_test((lora - rho * full,), np.mean, permutation_type="samples", alternative=side)
 
-        grid = np.linspace(0.95, 1.05, 2001)  # brute force: every ratio scipy's sign-flip test keeps
+        grid = np.linspace(0.95, 1.05, 1001)  # brute force: every ratio scipy's sign-flip test keeps
         kept = [rho for rho in grid if min(scipy_p(rho, "greater").pvalue, scipy_p(rho, "less").pvalue) >= 0.05]
         if n == 3:  # 1/8 > α: nothing can be rejected
             assert (relative.low, relative.high) == (-math.inf, math.inf) and not relative.holds
             continue
-        assert (relative.low, relative.high) == pytest.approx((min(kept), max(kept)), abs=1e-4)
+        assert (relative.low, relative.high) == pytest.approx((min(kept), max(kept)), abs=2e-4)
         assert relative.holds == (relative.low > 0.97)
         assert absolute.holds == (absolute.low > -0.01)
 

@@ -79,6 +79,7 @@ def test_started_again_a_finished_study_does_nothing(reference, tmp_path):
     assert {r.id: (out / r.folder / "results.json").stat().st_mtime_ns for r in study.runs} == before
 
 
+@pytest.mark.slow  # trains a study several times (15-30 s)
 def test_interrupted_and_started_again_it_resumes_and_matches_an_uninterrupted_study(reference, tmp_path, mini_glue):
     study_ref, out_ref, _, _ = reference
     study = load_study(write_study(tmp_path / "study.yaml", study_raw(mini_glue)))
@@ -107,6 +108,7 @@ def test_interrupted_and_started_again_it_resumes_and_matches_an_uninterrupted_s
         assert ours[run_id]["steps"] == theirs[run_id]["steps"]
 
 
+@pytest.mark.slow  # trains a study several times (15-30 s)
 def test_killed_at_any_moment_it_finishes_the_same(reference, tmp_path, mini_glue):
     """SIGKILL (no clean-up at all) while a run is training, then start the same command again."""
     study_ref, out_ref, _, _ = reference

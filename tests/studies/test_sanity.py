@@ -49,6 +49,7 @@ def test_options_set_the_budget(tmp_path, capsys):
     assert code == 1 and "on 32 training examples after 3 steps" in out
 
 
+@pytest.mark.slow  # trains a study several times (15-30 s)
 def test_required_sanity_stops_the_study_before_its_runs(tmp_path, mini_glue):
     raw = study_raw(mini_glue, grid={"task": ["sst2"], "seed": [0, 1]}, baselines=[])
     raw["methods"]["lora-r4"]["train.learning_rate"] = 1e-12

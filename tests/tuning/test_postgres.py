@@ -62,6 +62,7 @@ def trials_of(raw: dict, out: Path):
     return outcome, outcome.searches[0].study.get_trials(deepcopy=False)
 
 
+@pytest.mark.slow  # trains a study several times (15-30 s)
 def test_a_postgresql_study_gives_the_same_trials_as_the_journal_file(postgres_url, tmp_path):
     changes = {"tune__trials": 4, "base__train__epochs": 2}
     outcome, in_database = trials_of(tune_raw(tune__storage=postgres_url, **changes), tmp_path / "db")

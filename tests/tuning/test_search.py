@@ -187,6 +187,7 @@ def test_a_trial_whose_worker_died_is_failed_and_run_again(tmp_path):
     assert trials[1].params == orphan.params and trials[1].user_attrs["retry_of"] == orphan.number
 
 
+@pytest.mark.slow  # trains a study several times (15-30 s)
 def test_two_workers_on_one_journal_meet_the_budget_exactly(tmp_path):
     raw = tune_raw(tune__trials=5, tune__pruner__enabled=False)
     raw["base"]["train"]["epochs"] = 1
