@@ -251,9 +251,9 @@ class RunConfig(_Strict):
             return self.model_copy()
         train = self.train.model_copy()
         if train.learning_rate is None:
-            train.learning_rate = spec.learning_rate if spec.learning_rate is not None else 5e-4
+            train.learning_rate = spec.learning_rate
         if train.weight_decay is None:
-            train.weight_decay = spec.weight_decay if spec.weight_decay is not None else 0.0
+            train.weight_decay = spec.weight_decay
         return self.model_copy(update={"train": train})
 
     def to_yaml(self) -> str:

@@ -15,7 +15,6 @@ A plug-in registers its own entries when its module is imported:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -65,9 +64,6 @@ class Registry(Generic[T]):
     def __getitem__(self, name: str) -> T:
         return self.get(name)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
-
     def unregister(self, name: str) -> None:
         """Remove an entry (for tests and plug-ins that register temporarily)."""
         self._entries.pop(name, None)
@@ -94,8 +90,8 @@ class MethodSpec:
     kind: MethodKind
     hooks: Any = None
     checkpoints: bool = True
-    learning_rate: float | None = None
-    weight_decay: float | None = None
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.0
     tuning_space: dict[str, dict] = field(default_factory=dict)
     allocates_ranks: bool = False
     description: str = ""

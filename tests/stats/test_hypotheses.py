@@ -222,6 +222,7 @@ def test_compound_claims_combine_the_all_task_p_values(any_test):
     compound = next(r for r in rows if r["hypothesis"] == "plan")
     assert compound["p_value"] == pytest.approx(max(p["ni"], either))
     assert compound["holds"] == (compound["p_value"] < 0.05) and compound["claim"] == "ni AND (eq OR fast)"
+    assert compound["test"] == f"AND: intersection–union; OR: {any_test}"
     family = [r for r in rows if r["task"] == "all"]
     expected, _ = adjust([r["p_value"] for r in family], "holm")
     assert [r["p_adjusted"] for r in family] == pytest.approx(expected)  # compound rows join the family

@@ -7,7 +7,7 @@ strategy and no adapter parameters to count.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,7 +60,3 @@ class MethodHooks:
     def predict(self, cfg: RunConfig, train_labels: np.ndarray, n: int, regression: bool) -> np.ndarray:
         """Baselines only: ``n`` predictions from the training labels."""
         raise NotImplementedError(f"method {cfg.method} trains a model; only baselines predict from labels")
-
-
-def default_hooks() -> Any:
-    return MethodHooks()

@@ -114,6 +114,11 @@ class Compound(_Strict):
     def names(self) -> list[str]:
         return [n for part in self.parts for n in ([part] if isinstance(part, str) else part.names())]
 
+    def connectives(self) -> set[str]:
+        """AND and/or OR: the connectives used anywhere in this claim."""
+        own = {"AND" if self.all is not None else "OR"}
+        return own.union(*(p.connectives() for p in self.parts if not isinstance(p, str)))
+
     def text(self, top: bool = True) -> str:
         joined = (" AND " if self.all is not None else " OR ").join(
             p if isinstance(p, str) else p.text(top=False) for p in self.parts
@@ -331,11 +336,8 @@ def _compound_row(c: Compound, overall: dict[str, dict], settings: HypothesesCon
     if untested:
         return row | {"note": f"not evaluated: {', '.join(untested)} could not be tested"}
     p = compound_p(c, {n: overall[n]["p_value"] for n in c.names()}, settings.any_test)
-    how = []
-    if "AND" in c.text():
-        how.append("AND: intersection–union")
-    if "OR" in c.text():
-        how.append(f"OR: {settings.any_test}")
+    used = c.connectives()
+    how = ["AND: intersection–union"] * ("AND" in used) + [f"OR: {settings.any_test}"] * ("OR" in used)
     return row | {"p_value": p, "holds": p < settings.alpha, "test": "; ".join(how), "n": len(c.names())}
 
 
