@@ -16,10 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from lorascope.errors import LorascopeError
-from lorascope.registry import METHODS, TASKS, method_spec, one_of
+from lorascope.registry import METHODS, STRATEGIES, TASKS, method_spec, one_of
 
 FIELDS = ("text", "text_pair", "label", "id")
-RANK_STRATEGIES = ("uniform", "svd-energy", "fisher")
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -41,12 +40,17 @@ class LoraConfig(_Strict):
     use_rslora: bool = Field(False, description="Rank-stabilised scaling alpha / sqrt(r).")
     bias: Literal["none", "all", "lora_only"] = "none"
     penalty: float = Field(0.0, ge=0, description="λ in the added loss term λ·Σ‖B A‖²_F.")
-    strategy: Literal[RANK_STRATEGIES] = Field(  # type: ignore[valid-type]
+    strategy: str = Field(
         "uniform",
-        description="uniform: rank r everywhere; svd-energy, fisher: per-layer ranks allocated at the start of "
-        "the run (settings in ranks:), at the parameter budget of uniform rank r.",
+        description="A registered rank strategy. uniform: rank r everywhere; svd-energy, fisher: per-layer ranks "
+        "allocated at the start of the run (settings in ranks:), at the parameter budget of uniform rank r.",
     )
     rank_config: Path | None = Field(None, description="A lora_rank_config.json giving each layer's r and alpha.")
+
+    @field_validator("strategy")
+    @classmethod
+    def _registered_strategy(cls, strategy: str) -> str:
+        return one_of(strategy, STRATEGIES.names())
 
 
 class FinetuneConfig(_Strict):
@@ -61,21 +65,30 @@ class FinetuneConfig(_Strict):
 class RanksConfig(_Strict):
     """How ``lora.strategy`` svd-energy and fisher allocate ranks (and ``lorascope ranks CONFIG.yaml``)."""
 
-    energy: float = Field(0.90, gt=0, le=1, description="Share of ΔW's spectral energy the ranks keep.")
+    energy: float = Field(0.90, description="Share of ΔW's spectral energy the ranks keep.")
     energy_scope: Literal["global", "layer"] = Field(
         "global", description="global: the share of all layers' ΔW energy together; layer: each layer's own."
     )
-    min_r: int = Field(4, gt=0)
-    max_r: int = Field(64, gt=0)
+    min_r: int = Field(4, gt=0, description="Smallest rank.")
+    max_r: int = Field(64, gt=0, description="Largest rank.")
     smooth: Literal["none", "median", "mean"] = Field("none", description="Over depth, per module type.")
     match_budget: bool = Field(True, description="Rescale to the LoRA parameter count of uniform rank lora.r.")
-    alpha_ratio: float | None = Field(None, gt=0, description="alpha = ratio · r; null: lora.alpha / lora.r.")
-    svd: Literal["randomized", "exact"] = "randomized"
+    alpha_ratio: float | None = Field(
+        None, gt=0, description="alpha = ratio · r on every layer; null: lora.alpha / lora.r."
+    )
+    svd: Literal["randomized", "exact"] = Field("randomized", description="SVD: self-checking randomized, or exact.")
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     fisher_samples: int = Field(64, gt=0, description="Training examples whose gradients estimate the Fisher.")
     save_delta: list[str] = Field(
         default_factory=list, description="Layers whose ΔW is saved to svd/delta.safetensors."
     )
+
+    @field_validator("energy")
+    @classmethod
+    def _share(cls, energy: float) -> float:
+        if not 0 < energy <= 1:
+            raise ValueError("must be in (0, 1]")
+        return energy
 
     @model_validator(mode="after")
     def _rank_bounds(self) -> RanksConfig:
@@ -290,8 +303,9 @@ def set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
         node[last] = copy.deepcopy(value)
 
 
-def _format_error(err: dict[str, Any]) -> str:
+def _format_error(err: dict[str, Any], keys: dict[str, str] | None = None) -> str:
     path = ".".join(str(p) for p in err["loc"]) or "config"
+    path = (keys or {}).get(path, path)
     kind = err["type"]
     if kind == "extra_forbidden":
         return f"{path}: unknown key"
@@ -305,6 +319,23 @@ def _format_error(err: dict[str, Any]) -> str:
     return f"{path}: {msg}"
 
 
+def validation_problems(
+    exc: ValidationError, source: str | None = None, keys: dict[str, str] | None = None
+) -> list[str]:
+    """One line per problem of a pydantic error, naming the key at fault (or the rule across keys).
+
+    Args:
+        exc: the error of validating a model.
+        source: the file (or other input) the values came from, put before each line.
+        keys: other names for key paths, e.g. ``{"min_r": "--min-r"}`` for command-line flags.
+
+    Returns:
+        The lines, e.g. ``run.yaml: train.epochs: Input should be greater than 0 (got -1)``.
+    """
+    prefix = f"{source}: " if source else ""
+    return [prefix + _format_error(e, keys) for e in exc.errors()]
+
+
 def validate_mapping(model: type[ModelT], raw: Any, source: str) -> ModelT:
     """Validate a mapping as ``model``; raise ``LorascopeError`` naming every bad key path."""
     if not isinstance(raw, dict):
@@ -312,8 +343,7 @@ def validate_mapping(model: type[ModelT], raw: Any, source: str) -> ModelT:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{source}: {_format_error(e)}" for e in exc.errors()]
-        raise LorascopeError("\n".join(lines)) from None
+        raise LorascopeError("\n".join(validation_problems(exc, source))) from None
 
 
 def parse_config(raw: Any, source: str = "config") -> RunConfig:

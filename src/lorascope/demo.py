@@ -19,7 +19,6 @@ with those ranks and with uniform ranks (see ``lorascope.ranks.planted``).
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from lorascope.io import write_json
 from lorascope.ranks.analysis import write_analysis
 from lorascope.ranks.planted import equal_budget_trial
 from lorascope.reporting import build_report
+from lorascope.reporting.sections import hypotheses, read_study
 from lorascope.studies import format_summary, run_study, study_from_mapping, write_tables
 from lorascope.studies.runner import drift_stage
 from lorascope.studies.spec import Study
@@ -126,15 +126,15 @@ def run_demo(out: Path, model: str | None = None) -> int:
 def report(out: Path) -> None:
     """The study's report, and its declared hypotheses printed."""
     written = build_report(out)
-    rows = list(csv.DictReader((out / "report" / "tables" / "hypotheses.csv").open(encoding="utf-8")))
+    rows = hypotheses(read_study(out)).rows
     print("\nhypotheses over the seeds (paired by seed; Holm-adjusted across the three):")
     for r in rows:
         if r["task"] != "all":
             continue
-        if not r["p_value"]:
-            print(f"  {r['claim']}: not evaluated ({r['note']})")
+        if "p_value" not in r:
+            print(f"  {r['claim']}: not evaluated ({r.get('note', '')})")
             continue
-        decision = "holds" if r["holds_adjusted"] == "True" else "NOT supported"
+        decision = "holds" if r["holds_adjusted"] else "NOT supported"
         p = f"p = {float(r['p_value']):.2g}, adjusted p = {float(r['p_adjusted']):.2g}"
         task = next((x for x in rows if x["hypothesis"] == r["hypothesis"] and x["task"] != "all"), None)
         if task is None:  # a compound claim: its parts' tests combined

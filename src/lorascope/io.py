@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -11,23 +12,27 @@ from pathlib import Path
 import numpy as np
 
 
-def write_json(path: Path, payload: object) -> None:
-    """Write JSON through a temporary file and a rename, so a kill never leaves half a file."""
+def write_atomically(path: Path, text: str) -> Path:
+    """Write through a temporary file and a rename, so a kill never leaves half a file."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+    return path
+
+
+def write_json(path: Path, payload: object, indent: int = 2) -> None:
+    """JSON, written atomically."""
+    write_atomically(path, json.dumps(payload, indent=indent) + "\n")
 
 
 def write_csv(path: Path, rows: list[dict], empty_header: tuple[str, ...] = ("empty",)) -> Path:
-    """Rows as a CSV table, the columns being every row's keys in first-seen order."""
+    """Rows as a CSV table, the columns being every row's keys in first-seen order; written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(
-            handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or list(empty_header)
-        )
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or list(empty_header))
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_atomically(path, buffer.getvalue())
 
 
 def json_safe(metrics: dict[str, float]) -> dict[str, float | None]:

@@ -1,12 +1,15 @@
-"""Registries of methods and tasks: a new method or task is one module that registers an entry.
+"""Registries of methods, tasks, rank strategies and serving backends: a new one is one module
+that registers an entry.
 
 In the style of PEFT's ``register_peft_method``: each entry is registered once under its name
-(a second registration of the same name is refused), configs take the allowed names from the
-registry, and the rest of lorascope asks an entry what it needs instead of comparing names.
+(a second registration of the same name is refused), configs and the command line take the
+allowed names from the registry, and the rest of lorascope asks an entry what it needs instead
+of comparing names.
 
-The built-in entries are registered by ``lorascope.methods.builtin`` and ``lorascope.data.tasks``,
-loaded on the first look-up, so this module sits below every other and imports none of them.
-A plug-in registers its own entries when its module is imported:
+The built-in entries are registered by ``lorascope.methods.builtin``, ``lorascope.data.tasks``,
+``lorascope.ranks.builtin`` and ``lorascope.serving.builtin``, loaded on the first look-up, so
+this module sits below every other and imports none of them. A plug-in registers its own entries
+when its module is imported:
 
     from lorascope.registry import MethodSpec, register_method
     register_method(MethodSpec(name="my-method", kind="full", hooks=MyHooks()))
@@ -15,6 +18,7 @@ A plug-in registers its own entries when its module is imported:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -56,6 +60,9 @@ class Registry(Generic[T]):
     def names(self) -> tuple[str, ...]:
         self._load()
         return tuple(self._entries)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
 
     def __contains__(self, name: object) -> bool:
         self._load()
@@ -104,13 +111,40 @@ class MethodSpec:
     def behaviour(self) -> Any:
         """The hooks object, imported on first use when given as ``"module:Name"``."""
         if isinstance(self.hooks, str):
-            module, _, name = self.hooks.partition(":")
-            object.__setattr__(self, "hooks", getattr(importlib.import_module(module), name)())
+            object.__setattr__(self, "hooks", _imported(self.hooks)())
         return self.hooks
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A registered function (a rank strategy, a serving backend), called through the entry.
+
+    Args:
+        name: the name it is chosen by (``lora.strategy``, ``serve-bench --backend``).
+        function: the function, or ``"module:name"`` of it, imported on the first call.
+        description: one line for ``--help`` and the docs.
+    """
+
+    name: str
+    function: Callable[..., Any] | str
+    description: str = ""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(self.function, str):
+            object.__setattr__(self, "function", _imported(self.function))
+        return self.function(*args, **kwargs)  # type: ignore[operator]
+
+
+def _imported(path: str) -> Any:
+    """The object named by ``"module:name"``."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 METHODS: Registry[MethodSpec] = Registry("method", "lorascope.methods.builtin")
 TASKS: Registry[Any] = Registry("task", "lorascope.data.tasks")
+STRATEGIES: Registry[FunctionSpec] = Registry("rank strategy", "lorascope.ranks.builtin")
+BACKENDS: Registry[FunctionSpec] = Registry("serving backend", "lorascope.serving.builtin")
 
 
 def register_method(spec: MethodSpec) -> MethodSpec:
@@ -121,6 +155,18 @@ def register_method(spec: MethodSpec) -> MethodSpec:
 def register_task(task: Any) -> Any:
     """Register a task (an object with the interface of ``lorascope.data.tasks.SentenceTask``)."""
     return TASKS.register(task.name, task)
+
+
+def register_strategy(name: str, function: Callable[..., Any] | str, description: str = "") -> FunctionSpec:
+    """Register a rank strategy, a function of ``ranks.strategies.AllocationInputs`` returning the path
+    of the rank config it wrote; its name becomes a valid ``lora.strategy``."""
+    return STRATEGIES.register(name, FunctionSpec(name, function, description))
+
+
+def register_backend(name: str, function: Callable[..., Any] | str, description: str = "") -> FunctionSpec:
+    """Register a serving backend, a function ``(workload, out, echo)`` returning the benchmark's rows;
+    its name becomes a choice of ``lorascope serve-bench --backend``."""
+    return BACKENDS.register(name, FunctionSpec(name, function, description))
 
 
 def method_spec(name: str) -> MethodSpec:

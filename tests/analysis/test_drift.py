@@ -26,13 +26,13 @@ def test_drift_is_zero_for_an_unchanged_model_and_grows_with_change(tmp_path):
     run = fake_run(tmp_path / "run", {0: base, 5: [h @ rotation for h in base], 10: moved, None: moved})
     assert snapshot_steps(run / "drift") == [0, 5, 10, None]
     rows = run_drift(run)
-    cka = {(r["layer"], r["step"]): r["value"] for r in rows if r["measure"] == "drift_linear_cka"}
-    assert len(rows) == 2 * 4 * 2 and rows[0]["task"] == "sst2" and rows[0]["seed"] == 1
+    cka = {(r.layer, r.step): r.value for r in rows if r.measure == "drift_linear_cka"}
+    assert len(rows) == 2 * 4 * 2 and rows[0].task == "sst2" and rows[0].seed == 1
     for layer in (0, 1):
         assert cka[layer, 0] == pytest.approx(0.0, abs=1e-9)
         assert cka[layer, 5] == pytest.approx(0.0, abs=1e-3)  # a rotation does not count as drift (float16 storage)
     assert cka[0, 10] == pytest.approx(0.0, abs=1e-9) and cka[1, 10] > 0.3 and cka[1, "final"] == cka[1, 10]
-    cosine = {(r["layer"], r["step"]): r["value"] for r in rows if r["measure"] == "cosine_centred"}
+    cosine = {(r.layer, r.step): r.value for r in rows if r.measure == "cosine_centred"}
     assert cosine[1, 0] == pytest.approx(1.0) and cosine[1, 5] < 0.9  # the cosine does see rotations
 
 
@@ -86,6 +86,7 @@ def test_method_comparison_is_an_exact_permutation_test_over_seeds():
     import numpy as np
 
     from lorascope.analysis.drift import compare_methods
+    from lorascope.records import DriftRow
 
     full, lora = [0.30, 0.35, 0.32, 0.40], [0.10, 0.12, 0.31]
     rows = []
@@ -93,18 +94,18 @@ def test_method_comparison_is_an_exact_permutation_test_over_seeds():
         for seed, value in enumerate(values):
             for layer, share in enumerate((0.5, 1.5)):  # two layers whose mean is the value
                 rows.append(
-                    {
-                        "run": f"{method}-{seed}",
-                        "task": "sst2",
-                        "method": method,
-                        "seed": seed,
-                        "layer": layer,
-                        "step": "final",
-                        "measure": "drift_linear_cka",
-                        "value": value * share,
-                    }
+                    DriftRow(
+                        run=f"{method}-{seed}",
+                        task="sst2",
+                        method=method,
+                        seed=seed,
+                        layer=layer,
+                        step="final",
+                        measure="drift_linear_cka",
+                        value=value * share,
+                    )
                 )
-            rows.append(rows[-1] | {"step": 10, "value": 9.0})  # only the final model counts
+            rows.append(rows[-1].model_copy(update={"step": 10, "value": 9.0}))  # only the final model counts
     [row] = compare_methods(rows)
     assert (row["runs_reference"], row["runs_method"]) == (4, 3)
     assert row["mean_reference"] == pytest.approx(np.mean(full)) and row["mean_method"] == pytest.approx(np.mean(lora))

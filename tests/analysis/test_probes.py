@@ -26,7 +26,7 @@ def test_a_training_run_snapshots_every_n_steps_and_at_the_end(tmp_path):
     cfg = parse_config(raw).resolved()
     results = run_training(cfg, tmp_path / "run")
     folder = tmp_path / "run" / "drift"
-    steps = list(range(0, results["steps"] + 1, 5))
+    steps = list(range(0, results.steps + 1, 5))
     expected = [f"step-{s:06d}.safetensors" for s in steps] + ["final.safetensors"]
     assert sorted(p.name for p in folder.iterdir()) == sorted(expected)
     first = load_snapshot(folder / "step-000000.safetensors")

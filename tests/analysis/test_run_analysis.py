@@ -64,14 +64,12 @@ def test_a_run_without_snapshots_is_analysed_from_its_weights_with_the_cached_ba
 
     monkeypatch.setattr("lorascope.analysis.run_models.starting_model", no_base_model)
     rows = analyze_runs([(runs["full-plain"], None)], runs["cache"], intruders=False)
-    cka = {(r["layer"], r["step"]): r["value"] for r in rows if r["measure"] == "drift_linear_cka"}
+    cka = {(r.layer, r.step): r.value for r in rows if r.measure == "drift_linear_cka"}
     assert set(cka) == {(layer, step) for layer in (0, 1, 2) for step in (0, "final")}
     assert cka[0, 0] == 0.0 and cka[2, "final"] > 0.0
     # the same seed and data as the full run with snapshots: the same training, so the same drift
     recorded = {
-        r["layer"]: r["value"]
-        for r in run_drift(runs["full"])
-        if r["step"] == "final" and r["measure"] == "drift_linear_cka"
+        r.layer: r.value for r in run_drift(runs["full"]) if r.step == "final" and r.measure == "drift_linear_cka"
     }
     assert cka[2, "final"] == pytest.approx(recorded[2], abs=1e-3)
 
@@ -79,8 +77,8 @@ def test_a_run_without_snapshots_is_analysed_from_its_weights_with_the_cached_ba
 def test_without_a_cache_the_base_snapshot_is_computed_and_the_cache_filled(runs, tmp_path):
     cache = tmp_path / "cache"
     rows = analyze_runs([(runs["full-plain"], "plain")], cache, intruders=True)
-    assert [p.suffix for p in cache.iterdir()] == [".safetensors"] and {r["method"] for r in rows} == {"plain"}
-    intruders = {r["layer"]: r["value"] for r in rows if r["measure"] == "intruders@0.9"}
+    assert [p.suffix for p in cache.iterdir()] == [".safetensors"] and {r.method for r in rows} == {"plain"}
+    intruders = {r.layer: r.value for r in rows if r.measure == "intruders@0.9"}
     assert sorted(intruders) == [1, 2] and all(v >= 0 for v in intruders.values())
     key = next(iter(cache.iterdir())).stem
     assert BaseCache(runs["cache"]).path(key).is_file()  # the key the training runs used
@@ -95,7 +93,7 @@ def test_lora_adds_intruders_only_where_it_adapts(runs):
     moved = {name for name, (_, c) in counts.items() if c[0.99]}
     assert moved and all(name.endswith((".query", ".value")) for name in moved)  # LoRA's default targets
     rows = analyze_runs([(runs["lora"], None)], intruders=True, epsilons=(0.5, 0.99))
-    per_layer = {r["layer"]: r["value"] for r in rows if r["measure"] == "intruders@0.99"}
+    per_layer = {r.layer: r.value for r in rows if r.measure == "intruders@0.99"}
     assert per_layer == {layer: sum(c[0.99] for lay, c in counts.values() if lay == layer) for layer in (1, 2)}
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         model_intruders(models.base()[0], models.tuned(), epsilons=(1.5,))

@@ -31,9 +31,9 @@ def test_adalora_prunes_to_the_target_budget(tmp_path):
     assert max(recorder.kept[:4]) == layers * init_r  # nothing pruned at first (step 1 has lr 0: warmup)
     assert recorder.kept[-1] == layers * 2  # the final budget: an average rank of lora.r
     saved = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())
-    assert saved["peft_type"] == "ADALORA" and saved["total_step"] == results["steps"] == len(recorder.kept)
+    assert saved["peft_type"] == "ADALORA" and saved["total_step"] == results.steps == len(recorder.kept)
     assert sum(sum(mask) for mask in saved["rank_pattern"].values()) == layers * 2
-    assert results["lora_params"] == layers * 2 * (64 + 64) and results["rank_strategy"] == "adalora"
+    assert results.lora_params == layers * 2 * (64 + 64) and results.rank_strategy == "adalora"
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 

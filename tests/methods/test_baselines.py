@@ -35,8 +35,8 @@ def test_baseline_runs_score_the_eval_set_as_computed_by_hand(tmp_path):
     raw = {"model": "unused", "task": "text-classification", "data": {"train_file": train, "eval_file": dev}}
     majority = run_training(parse_config(raw | {"method": "majority"}).resolved(), tmp_path / "majority")
     # labels sort as neg=0, pos=1; train majority is neg, right on 1 of 4; no positive predictions → F1 0
-    assert majority["metrics"] == {"accuracy": 0.25, "f1": 0.0}
-    assert (majority["trainable_params"], majority["steps"], majority["artifact"]) == (0, 0, None)
+    assert majority.metrics == {"accuracy": 0.25, "f1": 0.0}
+    assert (majority.trainable_params, majority.steps, majority.artifact) == (0, 0, None)
     predictions = [json.loads(line) for line in (tmp_path / "majority" / "eval_predictions.jsonl").open()]
     assert [p["prediction"] for p in predictions] == [0, 0, 0, 0]
     assert {p.name for p in (tmp_path / "majority").iterdir()} == {
@@ -51,9 +51,9 @@ def test_baseline_runs_score_the_eval_set_as_computed_by_hand(tmp_path):
         [json.loads(line)["prediction"] for line in (tmp_path / "random" / "eval_predictions.jsonl").open()]
     )
     gold = np.array([1, 0, 1, 1])
-    assert rnd["metrics"]["accuracy"] == pytest.approx(float(np.mean(predicted == gold)))
+    assert rnd.metrics["accuracy"] == pytest.approx(float(np.mean(predicted == gold)))
     tp = int(np.sum((predicted == 1) & (gold == 1)))
-    assert rnd["metrics"]["f1"] == pytest.approx(2 * tp / (np.sum(predicted == 1) + 3))
+    assert rnd.metrics["f1"] == pytest.approx(2 * tp / (np.sum(predicted == 1) + 3))
 
 
 def test_mean_score_baseline_has_no_correlation_and_random_scores_have_one(tmp_path):
@@ -61,13 +61,11 @@ def test_mean_score_baseline_has_no_correlation_and_random_scores_have_one(tmp_p
     dev = _write(tmp_path / "dev.csv", "text,label", ["e,1.0", "f,3.0", "g,2.0", "h,5.0", "i,0.0"])
     raw = {"model": "unused", "task": "text-regression", "data": {"train_file": train, "eval_file": dev}}
     mean = run_training(parse_config(raw | {"method": "majority"}).resolved(), tmp_path / "mean")
-    assert mean["metrics"] == {"pearson": None, "spearmanr": None}
+    assert mean.metrics == {"pearson": None, "spearmanr": None}
     predictions = [json.loads(line)["prediction"] for line in (tmp_path / "mean" / "eval_predictions.jsonl").open()]
     assert predictions == [2.0] * 5
     rnd = run_training(parse_config(raw | {"method": "random"}).resolved(), tmp_path / "random")
     drawn = [json.loads(line)["prediction"] for line in (tmp_path / "random" / "eval_predictions.jsonl").open()]
     assert set(drawn) <= {1.0, 2.0, 4.5, 0.5}
     assert len(set(drawn)) > 1  # seed 42 draws more than one value here
-    assert rnd["metrics"]["pearson"] == pytest.approx(
-        float(np.corrcoef(drawn, [1.0, 3.0, 2.0, 5.0, 0.0])[0, 1]), abs=1e-6
-    )
+    assert rnd.metrics["pearson"] == pytest.approx(float(np.corrcoef(drawn, [1.0, 3.0, 2.0, 5.0, 0.0])[0, 1]), abs=1e-6)

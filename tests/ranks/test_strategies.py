@@ -57,7 +57,7 @@ def test_a_run_allocates_its_ranks_and_trains_with_them(tmp_path, strategy):
     budget = sum(lora_parameters(4, (64, 64)) for _ in LAYERS)
     assert config["total_lora_params"] <= budget and config["settings"]["budget_r"] == 4
     assert adapter_ranks(tmp_path / "run" / "adapter") == ranks  # the trained adapter has the allocated shapes
-    assert results["lora_params"] == config["total_lora_params"] and results["rank_strategy"] == strategy
+    assert results.lora_params == config["total_lora_params"] and results.rank_strategy == strategy
     if strategy == "svd-energy":
         brief = json.loads((folder / "finetune" / "results.json").read_text())
         assert brief["method"] == "full" and brief["steps"] == 12
@@ -98,7 +98,7 @@ def test_a_run_with_a_rank_config_file_uses_and_records_it(tmp_path):
     saved = json.loads(path.read_text())
     assert json.loads((tmp_path / "second" / "lora_rank_config.json").read_text()) == saved
     assert adapter_ranks(tmp_path / "second" / "adapter") == {n: layer["r"] for n, layer in saved["layers"].items()}
-    assert second["rank_strategy"] == "file" and second["lora_params"] == first["lora_params"]
+    assert second.rank_strategy == "file" and second.lora_params == first.lora_params
 
 
 def test_a_rank_config_that_does_not_fit_the_model_is_rejected_before_training(tmp_path):

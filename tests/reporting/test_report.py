@@ -2,7 +2,6 @@
 headless browser, and the LaTeX compiles where a TeX installation is present."""
 
 import csv
-import json
 import shutil
 import subprocess
 
@@ -12,6 +11,7 @@ from PIL import Image
 from scipy import stats
 
 from lorascope.cli.main import main
+from lorascope.records import RunFolder
 from lorascope.reporting import build_report, compile_pdf
 from lorascope.reporting.document import latex_escape
 from lorascope.studies import load_study, run_study
@@ -53,8 +53,8 @@ def study(tmp_path_factory, mini_glue):
 def per_seed(out, task, method, metric):
     values = {}
     for path in (out / "runs").glob(f"{task}-{method}-seed*/results.json"):
-        results = json.loads(path.read_text())
-        values[results["seed"]] = results["metrics"][metric]
+        results = RunFolder(path.parent).results()
+        values[results.seed] = results.metrics[metric]
     return [values[s] for s in sorted(values)]
 
 
@@ -190,17 +190,17 @@ def test_a_nan_seed_and_a_compound_claim_are_reported_not_dropped(study, tmp_pat
     out, _ = study
     copy = tmp_path / "study"
     shutil.copytree(out, copy)
-    path = next((copy / "runs").glob("stsb-lora-r4-seed*/results.json"))
-    results = json.loads(path.read_text())
-    results["metrics"]["pearson"] = float("nan")  # a seed that collapsed to constant predictions
-    path.write_text(json.dumps(results))
+    run = RunFolder(next((copy / "runs").glob("stsb-lora-r4-seed*/results.json")).parent)
+    results = run.results()
+    # a seed that collapsed to constant predictions: its undefined Pearson is written as null
+    run.write_results(results.model_copy(update={"metrics": results.metrics | {"pearson": None}}))
     raw = yaml.safe_load((copy / "study.yaml").read_text())
     raw["hypotheses"]["compound"] = [{"name": "plan", "all": ["LoRA non-inferior", "LoRA drifts less"]}]
     (copy / "study.yaml").write_text(yaml.safe_dump(raw))
     written = build_report(copy, tmp_path / "report", ("md",))
     rows = list(csv.DictReader((tmp_path / "report/tables/hypotheses.csv").open()))
     stsb = next(r for r in rows if r["hypothesis"] == "LoRA non-inferior" and r["task"] == "stsb")
-    assert not stsb["p_value"] and f"lora-r4 seed {results['seed']}: pearson is NaN" in stsb["note"]
+    assert not stsb["p_value"] and f"lora-r4 seed {results.seed}: pearson is NaN" in stsb["note"]
     overall = next(r for r in rows if r["hypothesis"] == "LoRA non-inferior" and r["task"] == "all")
     assert not overall["p_value"] and "not tested on every task" in overall["note"]
     plan = next(r for r in rows if r["hypothesis"] == "plan")

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from lorascope.errors import LorascopeError
+from lorascope.records import RunError, RunFolder
 from lorascope.studies import format_summary, load_study, write_tables
 from lorascope.studies.runner import prepare_folder
+from tests.records import run_results
 from tests.studies.conftest import study_raw, write_study
 
 
@@ -27,7 +29,7 @@ def fabricated(tmp_path, mini_glue):
         folder = out / run.folder
         folder.mkdir(parents=True)
         if run.label == "sst2 · lora · seed 1":
-            (folder / "error.json").write_text(json.dumps({"error": "CUDA out of memory"}))
+            RunFolder(folder).write_error(RunError(label=run.label, error="CUDA out of memory"))
             continue
         cfg = run.config
         names = ("pearson", "spearmanr") if cfg.task == "stsb" else ("accuracy",)
@@ -37,23 +39,23 @@ def fabricated(tmp_path, mini_glue):
         if run.kind == "baseline" and cfg.task == "stsb" and cfg.method == "majority":
             metrics = {m: None for m in names}  # a constant prediction has no correlation
         baseline = run.kind == "baseline"
-        results = {
-            "task": cfg.task,
-            "model": cfg.model,
-            "method": cfg.method,
-            "seed": cfg.seed,
-            "metrics": metrics,
-            "main_metric": names[0],
-            "trainable_params": 0 if baseline else int(rng.integers(1000, 5000)),
-            "lora_params": int(rng.integers(500, 900)) if cfg.method == "lora" else None,
-            "total_params": 10000,
-            "eval_examples": 40,
-            "train_examples": 64,
-            "steps": 0 if baseline else 12,
-            "train_seconds": float(rng.uniform(1, 10)),
-            "peak_memory_mb": None if baseline else float(rng.uniform(100, 900)),
-        }
-        (folder / "results.json").write_text(json.dumps(results))
+        results = run_results(
+            metrics,
+            task=cfg.task,
+            model=cfg.model,
+            method=cfg.method,
+            seed=cfg.seed,
+            main_metric=names[0],
+            trainable_params=0 if baseline else int(rng.integers(1000, 5000)),
+            lora_params=int(rng.integers(500, 900)) if cfg.method == "lora" else None,
+            total_params=10000,
+            eval_examples=40,
+            train_examples=64,
+            steps=0 if baseline else 12,
+            train_seconds=float(rng.uniform(1, 10)),
+            peak_memory_mb=None if baseline else float(rng.uniform(100, 900)),
+        )
+        RunFolder(folder).write_results(results)
     return study, out
 
 
@@ -145,9 +147,8 @@ def test_other_axes_make_their_own_blocks(tmp_path, mini_glue):
     prepare_folder(study, out)
     for i, run in enumerate(study.unique("baseline") + study.unique("run")):
         (out / run.folder).mkdir(parents=True)
-        results = {"metrics": {"accuracy": i / 100}, "main_metric": "accuracy", "train_seconds": 1.0}
-        results |= {"trainable_params": 0, "peak_memory_mb": None}
-        (out / run.folder / "results.json").write_text(json.dumps(results))
+        results = run_results({"accuracy": i / 100}, train_seconds=1.0, trainable_params=0, peak_memory_mb=None)
+        RunFolder(out / run.folder).write_results(results)
     _, summary = write_tables(out)
     assert {(r["model"], r["method"]) for r in summary} == {
         (m, v) for m in ("tiny-bert", "tiny-gpt2") for v in ("majority", "random", "full", "lora-r4")

@@ -52,6 +52,6 @@ def test_versions_and_cpu_peak_memory():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_gpu_run_uses_mixed_precision(tmp_path):
     results = run_training(parse_config(tiny_run_config()).resolved(), tmp_path)
-    assert results["device"].startswith("cuda")
-    assert results["precision"] == ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
-    assert 0 < results["peak_memory_mb"] < 2048
+    assert results.device.startswith("cuda")
+    assert results.precision == ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
+    assert 0 < results.peak_memory_mb < 2048

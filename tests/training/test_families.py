@@ -72,6 +72,6 @@ def test_family_trains_from_a_local_folder(tmp_path, family, task):
         "train": {"max_steps": 2, "batch_size": 8},
     }
     results = run_training(parse_config(raw).resolved(), tmp_path / "run")
-    assert results["steps"] == 2 and results["eval_examples"] == 24
-    assert all(v is None or -1 <= v <= 1 for v in results["metrics"].values())
-    assert results["lora_targets"]
+    assert results.steps == 2 and results.eval_examples == 24
+    assert all(v is None or -1 <= v <= 1 for v in results.metrics.values())
+    assert results.lora_targets

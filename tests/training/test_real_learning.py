@@ -38,17 +38,17 @@ def test_lora_learns_sst2(tmp_path, minilm, glue_dir):
     results = run(tmp_path, minilm, glue_dir, "sst2", "lora", 2e-3, lora={"target_modules": ALL_LINEAR})
     labels, predictions = saved_predictions(tmp_path)
     assert len(labels) == 872
-    assert results["metrics"]["accuracy"] == pytest.approx(accuracy_score(labels, predictions), abs=1e-6)
-    assert results["metrics"]["accuracy"] >= 0.78
-    assert results["trainable_params"] < 0.02 * results["total_params"]
+    assert results.metrics["accuracy"] == pytest.approx(accuracy_score(labels, predictions), abs=1e-6)
+    assert results.metrics["accuracy"] >= 0.78
+    assert results.trainable_params < 0.02 * results.total_params
 
 
 def test_full_fine_tuning_learns_sst2(tmp_path, minilm, glue_dir):
     results = run(tmp_path, minilm, glue_dir, "sst2", "full", 1e-4)
     labels, predictions = saved_predictions(tmp_path)
-    assert results["metrics"]["accuracy"] == pytest.approx(accuracy_score(labels, predictions), abs=1e-6)
-    assert results["metrics"]["accuracy"] >= 0.75
-    assert results["trainable_params"] == results["total_params"]
+    assert results.metrics["accuracy"] == pytest.approx(accuracy_score(labels, predictions), abs=1e-6)
+    assert results.metrics["accuracy"] >= 0.75
+    assert results.trainable_params == results.total_params
 
 
 def test_lora_learns_stsb_regression(tmp_path, minilm, glue_dir):
@@ -56,7 +56,7 @@ def test_lora_learns_stsb_regression(tmp_path, minilm, glue_dir):
         tmp_path, minilm, glue_dir, "stsb", "lora", 5e-4, max_eval_samples=500, lora={"target_modules": ALL_LINEAR}
     )
     labels, predictions = saved_predictions(tmp_path)
-    assert results["metrics"]["pearson"] == pytest.approx(stats.pearsonr(predictions, labels)[0], abs=1e-6)
-    assert results["metrics"]["spearmanr"] == pytest.approx(stats.spearmanr(predictions, labels)[0], abs=1e-6)
-    assert results["metrics"]["pearson"] > 0.5
+    assert results.metrics["pearson"] == pytest.approx(stats.pearsonr(predictions, labels)[0], abs=1e-6)
+    assert results.metrics["spearmanr"] == pytest.approx(stats.spearmanr(predictions, labels)[0], abs=1e-6)
+    assert results.metrics["pearson"] > 0.5
     assert stats.pearsonr(predictions, labels).pvalue < 1e-6  # far from zero, not by luck

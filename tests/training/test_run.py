@@ -38,7 +38,7 @@ class Interrupt(TrainerCallback):
 def test_run_folder_is_complete_and_consistent(tmp_path, method):
     results = run_training(config(method=method), tmp_path)
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved == results
+    assert saved == results.model_dump(mode="json")
     for key in (
         "task",
         "model",
@@ -85,10 +85,10 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     started = time.perf_counter()
     resumed = run_training(config(**overrides), tmp_path / "resumed", resume=True)
     after = time.perf_counter() - started
-    assert resumed["resumed_from"] == "checkpoint-20"
-    assert before > 0 and before < resumed["train_seconds"] < before + after  # time before the checkpoint counts
-    assert resumed["metrics"] == straight["metrics"]
-    assert resumed["steps"] == straight["steps"] == 40
+    assert resumed.resumed_from == "checkpoint-20"
+    assert before > 0 and before < resumed.train_seconds < before + after  # time before the checkpoint counts
+    assert resumed.metrics == straight.metrics
+    assert resumed.steps == straight.steps == 40
     same = read_jsonl(tmp_path / "straight" / "eval_predictions.jsonl")
     assert read_jsonl(tmp_path / "resumed" / "eval_predictions.jsonl") == same
     a = load_file(tmp_path / "straight" / "adapter" / "adapter_model.safetensors")
@@ -113,7 +113,7 @@ def test_resume_skips_a_checkpoint_cut_short_by_a_kill(tmp_path):
     torn.mkdir()
     (torn / "model.safetensors").write_bytes(b"partial")
     results = run_training(cfg, tmp_path, resume=True)
-    assert results["resumed_from"] == "checkpoint-5"
+    assert results.resumed_from == "checkpoint-5"
 
 
 def test_completed_run_folder_is_not_overwritten(tmp_path):
@@ -158,7 +158,7 @@ def test_scheduled_unfreezing_starts_after_n_epochs(tmp_path):
     assert not torch.equal(snapshot.by_epoch[1], initial)  # trained from epoch 1 on
     model = PeftModel.from_pretrained(original, tmp_path / "adapter")  # the update travels with the adapter
     restored = dict(model.named_parameters())[name]
-    best_epoch = int(results["best_checkpoint"].split("-")[1]) // 20 - 1  # 320 examples / 16 per step
+    best_epoch = int(results.best_checkpoint.split("-")[1]) // 20 - 1  # 320 examples / 16 per step
     assert torch.equal(restored, snapshot.by_epoch[best_epoch])
 
 
@@ -186,7 +186,7 @@ def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):
     results = run_training(
         config(train__epochs=6, train__learning_rate=1e-12, train__early_stopping_patience=1), tmp_path
     )
-    assert results["epochs"] == 2.0 and results["steps"] == 40
+    assert results.epochs == 2.0 and results.steps == 40
     evaluations = [e for e in read_jsonl(tmp_path / "train_log.jsonl") if "eval_accuracy" in e]
     assert len(evaluations) == 2
 
@@ -214,4 +214,4 @@ def test_cosine_schedule_with_warmup_and_accumulation(tmp_path):
     assert sorted(logged) == list(range(1, 21))
     for step, lr in logged.items():
         assert lr == pytest.approx(expected(step - 1), abs=1e-9), step  # logged: the rate step `step` used
-    assert results["steps"] == 20 and results["epochs"] == pytest.approx(20 * 32 / 320)  # 2 batches of 16 per step
+    assert results.steps == 20 and results.epochs == pytest.approx(20 * 32 / 320)  # 2 batches of 16 per step

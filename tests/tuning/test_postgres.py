@@ -75,7 +75,10 @@ def test_a_postgresql_study_gives_the_same_trials_as_the_journal_file(postgres_u
 
 
 def test_the_postgresql_lock_excludes_a_second_holder(postgres_url, tmp_path):
-    first, second = open_store(postgres_url, tmp_path / "a"), open_store(postgres_url, tmp_path / "b")
+    first, second = (
+        open_store(postgres_url, tmp_path / "a" / "journal.log"),
+        open_store(postgres_url, tmp_path / "b" / "journal.log"),
+    )
     with first.lock(), second.storage.engine.connect() as connection:
         assert connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar() is False
     with second.storage.engine.connect() as connection:

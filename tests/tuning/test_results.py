@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-from lorascope.tuning.results import importances, plot_history, plot_importance
+from lorascope.tuning.results import history_figure, importances, plot_history, plot_importance
 
 
 def known_study(n: int) -> optuna.Study:
@@ -40,5 +40,15 @@ def test_the_history_shows_pruned_trials_at_their_last_report(tmp_path):
     trial.suggest_float("y", 0, 1)
     trial.report(-0.9, 0)
     study.tell(trial, state=TrialState.PRUNED)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    ax = history_figure(study.trials, "known", "value").axes[0]
+    done, pruned = ax.collections
+    assert done.get_offsets().tolist() == [[t.number, t.value] for t in complete]
+    assert pruned.get_offsets().tolist() == [[trial.number, -0.9]]  # at its last report, not at a value
+    [best] = ax.lines
+    values = [t.value for t in complete]
+    running = [max(values[: i + 1]) for i in range(len(values))]
+    assert list(best.get_ydata()) == running + running[-1:]  # the best so far, carried on to the last trial
+    assert list(best.get_xdata())[-1] == trial.number
     path = plot_history(study.trials, "known", "value", tmp_path / "history.png")
-    assert path.stat().st_size > 10_000 and path.with_suffix(".pdf").is_file()
+    assert path.read_bytes().startswith(b"\x89PNG") and path.with_suffix(".pdf").is_file()

@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 
 from lorascope.config import load_config
 from lorascope.errors import LorascopeError
+from lorascope.records import TuneFolder
 from lorascope.studies import run_study
 from lorascope.studies.spec import study_from_mapping
 from lorascope.tuning.results import NotTuned, apply_tuning, read_tuned, write_tuning_outputs
@@ -174,8 +175,8 @@ def test_a_trial_whose_worker_died_is_failed_and_run_again(tmp_path):
     raw["base"]["train"]["epochs"] = 1
     study = study_from_mapping(raw, raw["name"])
     (unit,) = tuning_units(study)
-    store = open_store(None, tmp_path / "tune")
-    dead = Search(unit, study.spec.tune, store, tmp_path / "tune" / unit.folder)
+    store = open_store(None, tmp_path / "tune" / "journal.log")
+    dead = Search(unit, study.spec.tune, store, TuneFolder(tmp_path / "tune"))
     orphan = dead.study.ask()  # a worker that took a trial, sampled, and was killed
     for key, param in unit.space.items():
         param.suggest(orphan, key)
@@ -225,7 +226,9 @@ def test_racing_workers_never_start_more_trials_than_the_budget(tmp_path, monkey
     monkeypatch.setattr(optuna.Study, "ask", slow_ask)
 
     def worker() -> None:
-        search = Search(unit, study.spec.tune, open_store(None, tmp_path / "tune"), tmp_path / "tune" / unit.folder)
+        search = Search(
+            unit, study.spec.tune, open_store(None, tmp_path / "tune" / "journal.log"), TuneFolder(tmp_path / "tune")
+        )
         while (claimed := search.claim()) != "done":
             if claimed == "busy":
                 time.sleep(0.05)

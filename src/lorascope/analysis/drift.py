@@ -10,14 +10,12 @@ are computed from their weights, so it has the base and the final model only.
 
 from __future__ import annotations
 
-import csv
 import gc
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 from tqdm.auto import tqdm
 
 from lorascope.analysis.intruders import DEFAULT_EPSILONS, DEFAULT_TOP_K
@@ -25,8 +23,8 @@ from lorascope.analysis.probes import BaseCache, load_snapshot, snapshot_name
 from lorascope.analysis.similarity import cosine_per_example, linear_cka
 from lorascope.errors import LorascopeError
 from lorascope.io import write_csv
+from lorascope.records import DriftFolder, DriftRow, RunFolder
 
-FIELDS = ("run", "task", "method", "seed", "layer", "step", "measure", "value")
 DRIFT = "drift_linear_cka"
 INTRUDERS = "intruders@"  # + ε, e.g. intruders@0.5
 
@@ -39,15 +37,15 @@ def snapshot_steps(drift_dir: Path) -> list[int | None]:
     return steps
 
 
-def run_identity(run_dir: Path, method: str | None = None) -> dict:
+def run_identity(run: RunFolder, method: str | None = None) -> dict:
     """run, task, method (or the given label, e.g. a study's variant name) and seed of a run folder."""
-    if not (run_dir / "config.yaml").is_file():
-        raise LorascopeError(f"{run_dir}: no config.yaml (not a run folder)")
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    return {"run": run_dir.name, "task": config["task"], "method": method or config["method"], "seed": config["seed"]}
+    if not run.has_config():
+        raise LorascopeError(f"{run.path}: no config.yaml (not a run folder)")
+    config = run.raw_config()
+    return {"run": run.path.name, "task": config["task"], "method": method or config["method"], "seed": config["seed"]}
 
 
-def drift_rows(identity: dict, snapshots: dict[int | None, dict[int, object]]) -> list[dict]:
+def drift_rows(identity: dict, snapshots: dict[int | None, dict[int, object]]) -> list[DriftRow]:
     """Tidy rows for every snapshot against step 0 (which ``snapshots`` must hold); None is the
     final model. Measures: ``drift_linear_cka`` = 1 − linear CKA with step 0, ``cosine_centred``
     = mean centred cosine of each example with itself at step 0."""
@@ -62,26 +60,30 @@ def drift_rows(identity: dict, snapshots: dict[int | None, dict[int, object]]) -
             }
             for measure, value in values.items():
                 rows.append(
-                    identity
-                    | {"layer": layer, "step": "final" if step is None else step, "measure": measure, "value": value}
+                    DriftRow(
+                        **identity, layer=layer, step="final" if step is None else step, measure=measure, value=value
+                    )
                 )
     return rows
 
 
-def run_drift(run_dir: Path | str, method: str | None = None) -> list[dict]:
+def _run_folder(run: Path | str | RunFolder) -> RunFolder:
+    return run if isinstance(run, RunFolder) else RunFolder(run)
+
+
+def run_drift(run_dir: Path | str | RunFolder, method: str | None = None) -> list[DriftRow]:
     """Drift rows from the snapshots a run took while training (``drift.enabled``)."""
-    run_dir = Path(run_dir)
-    drift_dir = run_dir / "drift"
-    steps = snapshot_steps(drift_dir)
+    run = _run_folder(run_dir)
+    steps = snapshot_steps(run.drift)
     if 0 not in steps:
         raise LorascopeError(
-            f"{run_dir}: no drift snapshots (drift/step-000000.safetensors); train with drift.enabled=true"
+            f"{run.path}: no drift snapshots (drift/step-000000.safetensors); train with drift.enabled=true"
         )
-    snapshots = {step: load_snapshot(drift_dir / snapshot_name(step)) for step in steps}
-    return drift_rows(run_identity(run_dir, method), snapshots)
+    snapshots = {step: load_snapshot(run.drift / snapshot_name(step)) for step in steps}
+    return drift_rows(run_identity(run, method), snapshots)
 
 
-def intruder_rows(identity: dict, counts: dict[str, tuple[int, dict[float, int]]]) -> list[dict]:
+def intruder_rows(identity: dict, counts: dict[str, tuple[int, dict[float, int]]]) -> list[DriftRow]:
     """Rows ``intruders@ε`` of the final model: per layer, the intruder count summed over the
     layer's weight matrices (from ``model_intruders``)."""
     per_layer: dict[tuple[int, float], int] = {}
@@ -89,18 +91,18 @@ def intruder_rows(identity: dict, counts: dict[str, tuple[int, dict[float, int]]
         for eps, count in by_eps.items():
             per_layer[layer, eps] = per_layer.get((layer, eps), 0) + count
     return [
-        identity | {"layer": layer, "step": "final", "measure": f"{INTRUDERS}{eps:g}", "value": count}
+        DriftRow(**identity, layer=layer, step="final", measure=f"{INTRUDERS}{eps:g}", value=count)
         for (layer, eps), count in sorted(per_layer.items())
     ]
 
 
 def analyze_runs(
-    runs: list[tuple[Path, str | None]],
+    runs: list[tuple[Path | RunFolder, str | None]],
     base_cache: Path | None = None,
     intruders: bool = True,
     top_k: int = DEFAULT_TOP_K,
     epsilons: tuple[float, ...] = DEFAULT_EPSILONS,
-) -> list[dict]:
+) -> list[DriftRow]:
     """Drift rows (and intruder rows) for each (run folder, method label or None).
 
     A run with snapshots uses them; one without is analysed from its weights, its base-model
@@ -110,14 +112,14 @@ def analyze_runs(
     from lorascope.analysis.run_models import RunModels
 
     cache = BaseCache(base_cache) if base_cache else None
-    rows: list[dict] = []
-    for run_dir, method in tqdm(runs, desc="drift", unit="run", disable=len(runs) < 2):
-        run_dir = Path(run_dir)
-        identity = run_identity(run_dir, method)
-        has_snapshots = (run_dir / "drift" / snapshot_name(0)).is_file()
-        models = RunModels(run_dir) if intruders or not has_snapshots else None  # data and models loaded once
+    rows: list[DriftRow] = []
+    for given, method in tqdm(runs, desc="drift", unit="run", disable=len(runs) < 2):
+        run = _run_folder(given)
+        identity = run_identity(run, method)
+        has_snapshots = (run.drift / snapshot_name(0)).is_file()
+        models = RunModels(run) if intruders or not has_snapshots else None  # data and models loaded once
         if has_snapshots:
-            rows += run_drift(run_dir, method)
+            rows += run_drift(run, method)
         else:
             rows += drift_rows(identity, {0: models.base_states(cache), None: models.final_states()})
         if intruders:
@@ -127,17 +129,7 @@ def analyze_runs(
     return rows
 
 
-def read_csv(path: Path) -> list[dict]:
-    """The rows of a ``drift.csv``, with layer, seed, step and value as numbers again (step ``final`` stays)."""
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    for r in rows:
-        r["layer"], r["seed"], r["value"] = int(r["layer"]), int(r["seed"]), float(r["value"])
-        r["step"] = r["step"] if r["step"] == "final" else int(r["step"])
-    return rows
-
-
-def compare_methods(rows: list[dict], reference: str = "full", measure: str = DRIFT) -> list[dict]:
+def compare_methods(rows: list[DriftRow], reference: str = "full", measure: str = DRIFT) -> list[dict]:
     """Per task, the reference method against each other method, on the final model's ``measure``
     averaged over layers, one value per run (the seeds are the unit of replication).
 
@@ -150,8 +142,8 @@ def compare_methods(rows: list[dict], reference: str = "full", measure: str = DR
 
     per_run: dict[tuple[str, str], dict[str, list[float]]] = {}
     for r in rows:
-        if r["measure"] == measure and r["step"] == "final":
-            per_run.setdefault((r["task"], r["method"]), {}).setdefault(r["run"], []).append(float(r["value"]))
+        if r.measure == measure and r.step == "final":
+            per_run.setdefault((r.task, r.method), {}).setdefault(r.run, []).append(r.value)
     means = {key: [float(np.mean(v)) for v in runs.values()] for key, runs in per_run.items()}
     table = []
     for (task, method), values in sorted(means.items()):
@@ -196,33 +188,34 @@ class DriftReport:
     lines: list[str] = field(default_factory=list)
 
 
-def _middle_intruder_measure(rows: list[dict]) -> str | None:
-    measures = sorted({r["measure"] for r in rows if r["measure"].startswith(INTRUDERS)}, key=lambda m: float(m[10:]))
+def _middle_intruder_measure(rows: list[DriftRow]) -> str | None:
+    measures = sorted({r.measure for r in rows if r.measure.startswith(INTRUDERS)}, key=lambda m: float(m[10:]))
     return measures[len(measures) // 2] if measures else None
 
 
-def report(rows: list[dict], out: Path, reference: str = "full") -> DriftReport:
-    """Write ``drift.csv``, the figures and ``drift_comparison.csv`` (``reference`` against every
-    other method: drift, and intruders at the middle ε of the sweep) into ``out``."""
+def report(rows: list[DriftRow], out: Path | DriftFolder, reference: str = "full") -> DriftReport:
+    """Write ``drift.json`` and ``drift.csv``, the figures and ``drift_comparison.csv`` (``reference``
+    against every other method: drift, and intruders at the middle ε of the sweep) into ``out``."""
     from lorascope.analysis.plots import plot_drift, plot_intruders
 
-    done = DriftReport(write_csv(out / "drift.csv", rows, FIELDS), None, plot_drift(rows, out))
-    intruder_figure = plot_intruders(rows, out, INTRUDERS)
+    folder = out if isinstance(out, DriftFolder) else DriftFolder(out)
+    done = DriftReport(folder.write_rows(rows), None, plot_drift(rows, folder.path))
+    intruder_figure = plot_intruders(rows, folder.path, INTRUDERS)
     if intruder_figure is not None:
         done.figures.append(intruder_figure)
     intruders = _middle_intruder_measure(rows)
     for measure, what in ((DRIFT, "mean drift of the final model over layers"), (intruders, "intruders per layer")):
         if measure is None:
             continue
-        finals = [r for r in rows if r["measure"] == measure and r["step"] == "final"]
-        for method in sorted({r["method"] for r in finals}):
-            values = [r["value"] for r in finals if r["method"] == method]
+        finals = [r for r in rows if r.measure == measure and r.step == "final"]
+        for method in sorted({r.method for r in finals}):
+            values = [r.value for r in finals if r.method == method]
             label = (
                 what
                 if measure == DRIFT
                 else f"{what} at ε = {measure.removeprefix(INTRUDERS)} (top {DEFAULT_TOP_K} per matrix)"
             )
-            runs = len({r["run"] for r in finals if r["method"] == method})
+            runs = len({r.run for r in finals if r.method == method})
             done.lines.append(f"{method}: {label}: {np.mean(values):.4g} ({runs} run{'s' * (runs != 1)})")
     comparison = [c for m in (DRIFT, intruders) if m for c in compare_methods(rows, reference, m)]
     for c in comparison:
@@ -240,7 +233,7 @@ def report(rows: list[dict], out: Path, reference: str = "full") -> DriftReport:
             f"{c['mean_method']:.4g} vs {c['mean_reference']:.4g} ({'; '.join(parts)})"
         )
     if comparison:
-        done.comparison = write_csv(out / "drift_comparison.csv", comparison)
-    elif rows and reference not in {r["method"] for r in rows}:
+        done.comparison = write_csv(folder.comparison_path, comparison)
+    elif rows and reference not in {r.method for r in rows}:
         done.lines.append(f"no comparison: no runs of the reference method '{reference}'")
     return done

@@ -19,10 +19,10 @@ LAYER_AXIS = "layer (0 = embeddings)"
 
 def final_by_layer(rows: list[dict], measure: str, method: str) -> tuple[list[int], np.ndarray]:
     """(layers, runs × layers) of one method's final-model values of ``measure``."""
-    final = [r for r in rows if r["measure"] == measure and r["method"] == method and r["step"] == "final"]
-    layers = sorted({r["layer"] for r in final})
-    values = {(r["run"], r["layer"]): r["value"] for r in final}
-    runs = sorted({r["run"] for r in final})
+    final = [r for r in rows if r.measure == measure and r.method == method and r.step == "final"]
+    layers = sorted({r.layer for r in final})
+    values = {(r.run, r.layer): r.value for r in final}
+    runs = sorted({r.run for r in final})
     return layers, np.array([[values[run, layer] for layer in layers] for run in runs], dtype=float)
 
 
@@ -44,8 +44,8 @@ def plot_drift(rows: list[dict], out: Path) -> list[Path]:
     for methods with snapshots during training, ``drift_over_steps.png`` (mean over layers) and
     ``drift_heatmap_<method>.png`` (layer × step)."""
     out.mkdir(parents=True, exist_ok=True)
-    cka = [r for r in rows if r["measure"] == "drift_linear_cka"]
-    methods = sorted({r["method"] for r in cka})
+    cka = [r for r in rows if r.measure == "drift_linear_cka"]
+    methods = sorted({r.method for r in cka})
     paths = []
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for method in methods:
@@ -58,13 +58,13 @@ def plot_drift(rows: list[dict], out: Path) -> list[Path]:
     paths.append(_save(fig, ax, out / "drift_per_layer.png", LAYER_AXIS, "drift = 1 − linear CKA with the base", title))
 
     over_steps = {  # runs analysed after the fact have the base and the final model only
-        method: sorted({r["step"] for r in cka if r["method"] == method and r["step"] != "final"}) for method in methods
+        method: sorted({r.step for r in cka if r.method == method and r.step != "final"}) for method in methods
     }
     over_steps = {method: steps for method, steps in over_steps.items() if len(steps) > 1}
     if over_steps:
         fig, ax = plt.subplots(figsize=(6.5, 4))
         for method, steps in over_steps.items():
-            means = [np.mean([r["value"] for r in cka if r["method"] == method and r["step"] == s]) for s in steps]
+            means = [np.mean([r.value for r in cka if r.method == method and r.step == s]) for s in steps]
             ax.plot(steps, means, marker="o", label=method)
         ax.legend()
         ax.grid(alpha=0.3)
@@ -72,11 +72,11 @@ def plot_drift(rows: list[dict], out: Path) -> list[Path]:
         paths.append(_save(fig, ax, out / "drift_over_steps.png", "training step", ylabel, "Drift over training"))
 
     for method, steps in over_steps.items():  # layer × step, mean over the method's runs
-        mine = [r for r in cka if r["method"] == method and r["step"] != "final"]
-        layers = sorted({r["layer"] for r in mine})
+        mine = [r for r in cka if r.method == method and r.step != "final"]
+        layers = sorted({r.layer for r in mine})
         grid = np.array(
             [
-                [np.mean([r["value"] for r in mine if r["layer"] == layer and r["step"] == step]) for step in steps]
+                [np.mean([r.value for r in mine if r.layer == layer and r.step == step]) for step in steps]
                 for layer in layers
             ]
         )
@@ -96,12 +96,12 @@ def plot_intruders(rows: list[dict], out: Path, measure_prefix: str = "intruders
     """``intruders.png``: intruder dimensions of the final models against ε (summed over layers),
     and per layer at the middle ε of the sweep; methods overlaid, mean ± min–max band over seeds.
     None when the rows hold no intruder counts."""
-    measures = sorted({r["measure"] for r in rows if r["measure"].startswith(measure_prefix)})
+    measures = sorted({r.measure for r in rows if r.measure.startswith(measure_prefix)})
     if not measures:
         return None
     epsilons = sorted(float(m.removeprefix(measure_prefix)) for m in measures)
     middle = epsilons[len(epsilons) // 2]
-    methods = sorted({r["method"] for r in rows if r["measure"] in measures})
+    methods = sorted({r.method for r in rows if r.measure in measures})
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for method in methods:
         totals = np.stack(

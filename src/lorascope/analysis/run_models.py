@@ -3,26 +3,27 @@ fine-tuned model it kept (its adapter merged into the base by PEFT, or its full 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from lorascope.analysis.probes import BaseCache, base_key, hidden_states, load_snapshot, probe_batches, save_snapshot
-from lorascope.config import RunConfig, load_config
+from lorascope.config import RunConfig
 from lorascope.errors import LorascopeError
 from lorascope.models.loading import HEADS, load_tokenizer
+from lorascope.records import RunFolder
 from lorascope.training.run import Preflight, preflight, starting_model
 
 
 class RunModels:
     """One run folder: its config, data and models, each loaded when first asked for."""
 
-    def __init__(self, run_dir: Path | str):
-        self.dir = Path(run_dir)
-        if not (self.dir / "config.yaml").is_file():
+    def __init__(self, run_dir: Path | str | RunFolder):
+        self.folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+        self.dir = self.folder.path
+        if not self.folder.has_config():
             raise LorascopeError(f"{self.dir}: no config.yaml (not a run folder)")
-        self.config: RunConfig = load_config(self.dir / "config.yaml")
+        self.config: RunConfig = self.folder.config()
         self._checked: Preflight | None = None
 
     @property
@@ -37,10 +38,9 @@ class RunModels:
 
     def tuned(self) -> torch.nn.Module:
         """The model the run kept; an adapter is merged into its base model (PEFT ``merge_and_unload``)."""
-        results_path = self.dir / "results.json"
-        if not results_path.is_file():
+        if self.folder.status() != "done":
             raise LorascopeError(f"{self.dir}: the run did not finish (no results.json)")
-        artifact = json.loads(results_path.read_text(encoding="utf-8")).get("artifact")
+        artifact = self.folder.results().artifact
         if artifact is None:
             raise LorascopeError(f"{self.dir}: the run kept no model (train.save_model was false, or a baseline)")
         if artifact == "adapter":

@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from lorascope.errors import LorascopeError
+from lorascope.io import write_json
 from lorascope.models.layers import matches
 from lorascope.ranks.allocation import clip_ranks, global_counts, lora_parameters, match_budget, smooth_ranks
 from lorascope.ranks.plots import key_layers, plot_decay, plot_heatmaps
@@ -253,7 +254,7 @@ def write_analysis(
             }
             for name, s in spectra.items()
         }
-        (svd / "singular_values.json").write_text(json.dumps(raw, indent=1) + "\n", encoding="utf-8")
+        write_json(svd / "singular_values.json", raw, indent=1)
         plot_decay(spectra, svd / "decay.png", key_layers(spectra))
         panels = {
             "r_raw: rank keeping the energy share of the layer's own ΔW": {n: s.r_raw for n, s in spectra.items()}

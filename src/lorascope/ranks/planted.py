@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from peft import get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from lorascope.config import RanksConfig
 from lorascope.models.layers import target_layers
-from lorascope.ranks.allocation import lora_parameters
-from lorascope.ranks.analysis import allocate, analyze_layers, rank_config, raw_ranks
+from lorascope.ranks.analysis import analyze_layers, rank_config
+from lorascope.ranks.pipeline import allocated_config
 from lorascope.ranks.rank_config import RankConfig, peft_lora_config
 from lorascope.ranks.spectrum import LayerSpectrum
 
@@ -142,29 +143,36 @@ def equal_budget_trial(
 ) -> Trial:
     """Brief full fine-tune → ΔW spectra → ranks at the budget of uniform rank ``budget_r``; then
     LoRA with those ranks and uniform LoRA, trained alike, scored by eval KL to the teacher."""
+    settings = RanksConfig(energy=energy, energy_scope=scope, min_r=min_r, max_r=max_r, alpha_ratio=2.0)
     task = PlantedTask.make(seed)
     tuned = task.train(copy.deepcopy(task.base), finetune_steps, 1e-3, seed, examples=task.train_inputs.shape[0] // 2)
     before, after = task.layers(), task.layers(tuned)
     spectra = analyze_layers(
         list(before),
         lambda n: (before[n].weight.detach(), after[n].weight.detach()),
-        energy,
-        scope=scope,  # type: ignore[arg-type]
+        settings.energy,
+        settings.svd,
+        settings.energy_scope,
+    )
+    checkpoints = {"base": f"planted seed {seed}"}
+    allocated = allocated_config(
+        settings, "svd-energy", checkpoints, spectra=spectra, budget_r=budget_r, targets=TARGETS
     )
     shapes = {name: s.shape for name, s in spectra.items()}
-    raw = raw_ranks(spectra, energy, scope)  # type: ignore[arg-type]
-    variants = {
-        "uniform": dict.fromkeys(shapes, budget_r),
-        "svd-energy": allocate(raw, shapes, min_r, max_r, "none", budget_r),
+    configs = {
+        "uniform": rank_config(
+            "uniform", shapes, dict.fromkeys(shapes, budget_r), 2.0, allocated.settings, checkpoints
+        ),
+        "svd-energy": allocated,
     }
     losses = {"base": task.eval_loss(task.base), "brief-full": task.eval_loss(tuned)}
-    params, configs = {}, {}
-    settings = {"energy": energy, "energy_scope": scope, "min_r": min_r, "max_r": max_r, "budget_r": budget_r}
-    for name, ranks in variants.items():
-        evidence = {"spectra": spectra, "global_ranks": raw if scope == "global" else None} if name != "uniform" else {}
-        configs[name] = rank_config(name, shapes, ranks, 2.0, settings, {"base": f"planted seed {seed}"}, **evidence)
+    params = {}
+    for name, config in configs.items():
         torch.manual_seed(1000 + seed)
-        model = get_peft_model(copy.deepcopy(task.base), peft_lora_config(configs[name], lora_dropout=0.0))
+        model = get_peft_model(copy.deepcopy(task.base), peft_lora_config(config, lora_dropout=0.0))
         losses[name] = task.eval_loss(task.train(model, lora_steps, 3e-3, seed))
-        params[name] = sum(lora_parameters(ranks[n], shapes[n]) for n in shapes)
-    return Trial(task.plan, raw, variants["svd-energy"], losses, params, configs["svd-energy"], spectra)
+        params[name] = config.total_lora_params
+    layers = allocated.layers
+    raw = {n: layer.r_global if settings.energy_scope == "global" else layer.r_raw for n, layer in layers.items()}
+    ranks = {n: layer.r for n, layer in layers.items()}
+    return Trial(task.plan, raw, ranks, losses, params, allocated, spectra)

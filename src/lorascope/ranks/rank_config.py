@@ -23,7 +23,9 @@ from peft import LoraConfig as PeftLoraConfig
 from peft import PeftModel, TaskType, get_peft_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lorascope.config import validation_problems
 from lorascope.errors import LorascopeError
+from lorascope.io import write_json
 from lorascope.models.layers import is_adaptable, matches
 
 SCHEMA_VERSION = 1
@@ -67,12 +69,11 @@ def read_rank_config(path: Path | str) -> RankConfig:
     try:
         return RankConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise LorascopeError("\n".join(lines)) from None
+        raise LorascopeError("\n".join(validation_problems(exc, str(path)))) from None
 
 
 def write_rank_config(config: RankConfig, path: Path | str) -> None:
-    Path(path).write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    write_json(Path(path), config.model_dump(mode="json"))
 
 
 def format_ranks(config: RankConfig) -> str:

@@ -8,8 +8,10 @@ during training instead and is a training method (``method: adalora``), not a st
 - ``svd-energy``: a brief full fine-tune, then the spectrum of ΔW per layer (see ``analysis``).
 - ``fisher``: diagonal empirical Fisher information per layer at the pretrained weights.
 
-Non-uniform ranks are clipped to [ranks.min_r, ranks.max_r], optionally smoothed over depth and,
-with ``ranks.match_budget``, matched to the LoRA parameter count of uniform rank ``lora.r``.
+Non-uniform ranks go through ``ranks.pipeline``: clipped to [ranks.min_r, ranks.max_r], optionally
+smoothed over depth and, with ``ranks.match_budget``, matched to the LoRA parameter count of uniform
+rank ``lora.r``. The built-in strategies are registered by ``ranks.builtin``; a plug-in decorates its
+own with ``register``.
 """
 
 from __future__ import annotations
@@ -28,18 +30,12 @@ from lorascope.data.tasks import TaskData
 from lorascope.errors import LorascopeError
 from lorascope.models.layers import matching, target_layers
 from lorascope.models.loading import load_model, load_tokenizer, skeleton
-from lorascope.ranks.analysis import (
-    allocate,
-    analyze_layers,
-    rank_config,
-    raw_ranks,
-    read_tensor,
-    weight_files,
-    write_analysis,
-)
+from lorascope.ranks.analysis import analyze_layers, rank_config, read_tensor, weight_files, write_analysis
 from lorascope.ranks.fisher import fisher_ranks, layer_fisher
+from lorascope.ranks.pipeline import allocated_config
 from lorascope.ranks.rank_config import FILE_NAME
-from lorascope.ranks.spectrum import LayerSpectrum
+from lorascope.records import RunFolder
+from lorascope.registry import STRATEGIES, register_strategy
 
 FineTune = Callable[[RunConfig, Path, "float | None"], object]
 """Trains a run config into a folder, resuming what is there, stopping after the given seconds."""
@@ -60,16 +56,14 @@ class AllocationInputs:
 
 
 Strategy = Callable[[AllocationInputs], Path]
-STRATEGIES: dict[str, Strategy] = {}
 
 
-def register(name: str) -> Callable[[Strategy], Strategy]:
-    """Add a strategy to the registry under ``name``; a name already taken is refused."""
+def register(name: str, description: str = "") -> Callable[[Strategy], Strategy]:
+    """Register the decorated strategy under ``name`` (``lorascope.registry.STRATEGIES``); a name
+    already taken is refused."""
 
     def add(strategy: Strategy) -> Strategy:
-        if name in STRATEGIES:
-            raise LorascopeError(f"a rank strategy named {name!r} is already registered")
-        STRATEGIES[name] = strategy
+        register_strategy(name, strategy, description)
         return strategy
 
     return add
@@ -99,10 +93,9 @@ def allocate_ranks(
     path = folder / FILE_NAME
     if path.is_file():
         return path
-    if cfg.lora.strategy not in STRATEGIES:
-        raise LorascopeError(f"lora.strategy: unknown strategy '{cfg.lora.strategy}' (known: {sorted(STRATEGIES)})")
+    strategy = STRATEGIES.get(cfg.lora.strategy)
     folder.mkdir(parents=True, exist_ok=True)
-    return STRATEGIES[cfg.lora.strategy](AllocationInputs(cfg, folder, data, targets, model_config, finetune))
+    return strategy(AllocationInputs(cfg, folder, data, targets, model_config, finetune))
 
 
 def _pretrained(inputs: AllocationInputs) -> tuple[torch.nn.Module, object]:
@@ -121,27 +114,25 @@ def _shapes(layers: dict[str, torch.nn.Module]) -> dict[str, tuple[int, int]]:
 def _finish(
     inputs: AllocationInputs,
     strategy: str,
-    shapes: dict[str, tuple[int, int]],
-    raw: dict[str, int],
     checkpoints: dict[str, str],
+    deltas: dict[str, torch.Tensor] | None = None,
     **evidence,
 ) -> Path:
-    """Clip, smooth and budget-match the raw ranks; write the rank config and its evidence."""
-    settings, lora = inputs.cfg.ranks, inputs.cfg.lora
-    budget = lora.r if settings.match_budget else None
-    try:
-        ranks = allocate(raw, shapes, settings.min_r, settings.max_r, settings.smooth, budget)
-    except ValueError as exc:
-        raise LorascopeError(f"ranks.min_r: {exc}") from None
-    ratio = settings.alpha_ratio or lora.alpha / lora.r
-    recorded = settings.model_dump(mode="json") | {"budget_r": budget, "targets": inputs.targets}
-    spectra: dict[str, LayerSpectrum] | None = evidence.pop("spectra", None)
-    deltas = evidence.pop("deltas", None)
-    config = rank_config(strategy, shapes, ranks, ratio, recorded, checkpoints, spectra=spectra, **evidence)
-    return write_analysis(inputs.folder, config, spectra, deltas)
+    """The allocation pipeline at the run's budget (uniform rank ``lora.r``, alpha ``lora.alpha / lora.r``
+    unless ``ranks.alpha_ratio``); the rank config and its evidence written to the folder."""
+    lora = inputs.cfg.lora
+    config = allocated_config(
+        inputs.cfg.ranks,
+        strategy,
+        checkpoints,
+        budget_r=lora.r,
+        lora_alpha_ratio=lora.alpha / lora.r,
+        targets=inputs.targets,
+        **evidence,
+    )
+    return write_analysis(inputs.folder, config, evidence.get("spectra"), deltas)
 
 
-@register("uniform")
 def uniform(inputs: AllocationInputs) -> Path:
     """Rank ``lora.r`` and alpha ``lora.alpha`` on every target layer."""
     lora = inputs.cfg.lora
@@ -173,23 +164,22 @@ def brief_finetune_config(cfg: RunConfig) -> RunConfig:
     ).resolved()
 
 
-@register("svd-energy")
 def svd_energy(inputs: AllocationInputs) -> Path:
     """Brief full fine-tune (``folder/finetune``, an ordinary run folder), then ΔW per target layer."""
     cfg, settings = inputs.cfg, inputs.cfg.ranks
-    tuned = inputs.folder / "finetune"
-    if not (tuned / "results.json").is_file():
+    tuned = RunFolder(inputs.folder / "finetune")
+    if tuned.status() != "done":
         if inputs.finetune is None:
             raise LorascopeError("lora.strategy svd-energy needs a brief fine-tune: pass finetune= to allocate_ranks")
-        inputs.finetune(brief_finetune_config(cfg), tuned, settings.finetune.max_seconds)
+        inputs.finetune(brief_finetune_config(cfg), tuned.path, settings.finetune.max_seconds)
     model, _ = _pretrained(inputs)
     layers = target_layers(model, inputs.targets)
-    files = weight_files(tuned / "model")
+    files = weight_files(tuned / (tuned.results().artifact or "model"))
 
     def load(name: str) -> tuple[torch.Tensor, torch.Tensor]:
         key = name + ".weight"
         if key not in files:
-            raise LorascopeError(f"{tuned / 'model'}: the fine-tuned checkpoint has no tensor {key}")
+            raise LorascopeError(f"{tuned.path}: the fine-tuned checkpoint has no tensor {key}")
         return layers[name].weight.detach(), read_tensor(files[key], key)
 
     spectra = analyze_layers(list(layers), load, settings.energy, settings.svd, settings.energy_scope)
@@ -201,20 +191,11 @@ def svd_energy(inputs: AllocationInputs) -> Path:
         for name in chosen:
             before, after = load(name)
             deltas[name] = after - before
-    scoped = raw_ranks(spectra, settings.energy, settings.energy_scope)
     return _finish(
-        inputs,
-        "svd-energy",
-        _shapes(layers),
-        scoped,
-        {"base": cfg.model, "finetuned": str(tuned / "model")},
-        spectra=spectra,
-        deltas=deltas,
-        global_ranks=scoped if settings.energy_scope == "global" else None,
+        inputs, "svd-energy", {"base": cfg.model, "finetuned": str(tuned / "model")}, deltas, spectra=spectra
     )
 
 
-@register("fisher")
 def fisher(inputs: AllocationInputs) -> Path:
     """Per-example gradients of ``ranks.fisher_samples`` training examples at the pretrained weights."""
     cfg, task = inputs.cfg, inputs.data.task
@@ -231,4 +212,4 @@ def fisher(inputs: AllocationInputs) -> Path:
     shapes = _shapes(layers)
     raw = fisher_ranks(importance, shapes, cfg.lora.r)
     shares = {n: v / total for n, v in importance.items()}
-    return _finish(inputs, "fisher", shapes, raw, {"base": cfg.model}, importance=shares)
+    return _finish(inputs, "fisher", {"base": cfg.model}, raw=raw, shapes=shapes, importance=shares)

@@ -1,6 +1,7 @@
 """``lorascope report``: a draft paper from a study folder — setup, results with confidence
 intervals, ANOVA, aggregates across tasks, the declared hypotheses, drift and ranks when present,
-limitations and reproducibility — as Markdown, self-contained HTML and arXiv-ready LaTeX.
+limitations and reproducibility — as Markdown, self-contained HTML and arXiv-ready LaTeX. The
+numbers are ``reporting.sections``'; this module lays them out, writes the tables and figures.
 
 Report folder::
 
@@ -12,21 +13,13 @@ Report folder::
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import shutil
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import yaml
 
 from lorascope import __version__
 from lorascope.errors import LorascopeError
 from lorascope.io import short_value, write_csv
-from lorascope.registry import METHODS, method_spec
 from lorascope.reporting.document import (
     Bullets,
     Code,
@@ -42,83 +35,30 @@ from lorascope.reporting.document import (
 )
 from lorascope.reporting.figures import metric_by_method
 from lorascope.reporting.references import cited
-from lorascope.stats.descriptive import (
-    Interval,
-    improvement_across_tasks,
-    iqm_across_tasks,
-    mean_interval,
-    one_way_anova,
+from lorascope.reporting.sections import (
+    AcrossTasks,
+    AnovaRow,
+    BenchCost,
+    DriftComparison,
+    Hypotheses,
+    Ranks,
+    Reproducibility,
+    Results,
+    Sections,
+    Setup,
+    Summary,
+    Tuning,
+    compute,
+    read_study,
 )
-from lorascope.stats.hypotheses import evaluate, write_hypotheses
-from lorascope.stats.inference import power_warnings
+from lorascope.stats.hypotheses import COLUMNS as HYPOTHESIS_COLUMNS
 
 FORMATS = ("md", "html", "tex")
-
-
-@dataclass
-class StudyData:
-    """What a report reads from a study folder, each file once."""
-
-    folder: Path
-    name: str
-    spec: dict  # study.yaml
-    runs: list[dict]  # finished grid runs, with "variant" and "results"
-    baselines: list[dict]
-    planned: list[dict]
-    drift_rows: list[dict] | None
-    serving_rows: list[dict]  # serve-bench results.csv rows of <study>/serving/*/, with "bench"
-
-    @property
-    def tasks(self) -> list[str]:
-        return sorted({r["group"]["task"] for r in self.runs})
-
-    @property
-    def variants(self) -> list[str]:
-        return list(dict.fromkeys(r["variant"] for r in self.runs))
-
-    def values(self, task: str, variant: str, metric: str) -> list[float]:
-        return [
-            float(r["results"]["metrics"][metric])
-            for r in self.runs
-            if r["group"]["task"] == task
-            and r["variant"] == variant
-            and r["results"]["metrics"].get(metric) is not None
-        ]
-
-
-def read_study(folder: Path) -> StudyData:
-    from lorascope.analysis.drift import read_csv
-    from lorascope.studies.folder import load_plan, study_entries
-    from lorascope.studies.spec import method_label
-
-    plan = load_plan(folder)
-    entries = study_entries(folder, plan)
-    spec = (
-        yaml.safe_load((folder / "study.yaml").read_text(encoding="utf-8")) if (folder / "study.yaml").is_file() else {}
-    )
-    done = [e | {"variant": method_label(e["group"])} for e in entries if e["status"] == "done"]
-    runs = [e for e in done if e["kind"] == "run"]
-    if not runs:
-        raise LorascopeError(f"{folder}: no finished runs to report on")
-    drift_csv = folder / "drift" / "drift.csv"
-    return StudyData(
-        folder,
-        plan["name"],
-        spec,
-        runs,
-        [e for e in done if e["kind"] == "baseline"],
-        [e | {"variant": method_label(e["group"])} for e in entries if e["kind"] == "run"],
-        read_csv(drift_csv) if drift_csv.is_file() else None,
-        _serving_rows(folder),
-    )
-
-
-def _serving_rows(folder: Path) -> list[dict]:
-    rows = []
-    for results in sorted((folder / "serving").glob("*/results.csv")):
-        with results.open(newline="", encoding="utf-8") as handle:
-            rows += [r | {"bench": results.parent.name} for r in csv.DictReader(handle)]
-    return rows
+DRIFT_CAPTIONS = {
+    "drift_per_layer": "Drift per layer of the final model: mean and min–max band over seeds.",
+    "drift_over_steps": "Drift over training, mean over layers and seeds.",
+    "intruders": "Intruder dimensions of the final models against ε, and per layer.",
+}
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -137,34 +77,15 @@ def _count(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
 
-def _mean(values: list) -> float | None:
-    values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
+class _Renderer:
+    """Lays the sections out as document blocks, writing the CSV tables and figures they show."""
 
-
-class ReportBuilder:
-    """Assembles the document section by section, writing figures and CSV tables as it goes."""
-
-    def __init__(self, data: StudyData, out: Path):
-        self.data, self.out = data, out
+    def __init__(self, title: str, out: Path):
         self.figures, self.tables = out / "figures", out / "tables"
         self.figures.mkdir(parents=True, exist_ok=True)
         self.tables.mkdir(parents=True, exist_ok=True)
-        variants, tasks = data.variants, data.tasks
-        self.doc = Document(f"{data.name}: {' vs '.join(variants)} on {', '.join(tasks)}")
+        self.doc = Document(title)
         self.keys: list[str] = ["hu2022lora"]
-        self.limitations: list[str] = []
-        self.main_metric = {
-            task: next(r["results"]["main_metric"] for r in data.runs if r["group"]["task"] == task) for task in tasks
-        }
-        self.hypothesis_rows: list[dict] = []
-        self.reference = self._reference()
-
-    def _reference(self) -> str:
-        claims = (self.data.spec.get("hypotheses") or {}).get("claims") or []
-        if claims:
-            return claims[0]["reference"]
-        return "full" if "full" in self.data.variants else self.data.variants[0]
 
     def cite(self, *keys: str) -> str:
         for key in keys:
@@ -172,44 +93,50 @@ class ReportBuilder:
                 self.keys.append(key)
         return " ".join(f"[@{k}]" for k in keys)
 
-    def build(self) -> Document:
-        self.hypothesis_rows = self._evaluate_hypotheses()
-        self.summary()
-        self.setup()
-        self.tuning()
-        self.results()
-        self.hypotheses()
-        self.drift()
-        self.serving()
-        self.ranks()
-        self.limits()
-        self.reproducibility()
+    def copy_figure(self, source: Path, name: str | None = None) -> Path | None:
+        """Copy a PNG (and its PDF twin, when there is one) into the report's figures folder."""
+        if not source.is_file():
+            return None
+        target = self.figures / (name or source.name)
+        shutil.copyfile(source, target)
+        if source.with_suffix(".pdf").is_file():
+            shutil.copyfile(source.with_suffix(".pdf"), target.with_suffix(".pdf"))
+        return target
+
+    def render(self, sections: Sections) -> Document:
+        self.summary(sections.summary)
+        self.setup(sections.setup)
+        if sections.tuning:
+            self.tuning(sections.tuning)
+        self.results(sections.results)
+        self.anova(sections.anova)
+        if sections.across_tasks:
+            self.across_tasks(sections.across_tasks)
+        if sections.hypotheses.rows:
+            self.hypotheses(sections.hypotheses)
+        if sections.drift:
+            self.drift(sections.drift)
+        if sections.serving:
+            self.serving(sections.serving)
+        if sections.ranks:
+            self.ranks(sections.ranks)
+        self.doc.add(Heading("Limitations"), Bullets(sections.limitations))
+        self.reproducibility(sections.reproducibility)
         self.doc.references = cited(*self.keys)
         return self.doc
 
-    def _evaluate_hypotheses(self) -> list[dict]:
-        from lorascope.stats.hypotheses import HypothesesConfig
-
-        settings = HypothesesConfig.model_validate(self.data.spec.get("hypotheses") or {})
-        self.settings = settings
-        if not settings.claims:
-            return []
-        return evaluate(settings, self.data.planned, self.data.drift_rows, self.data.serving_rows)
-
-    def summary(self) -> None:
-        data = self.data
-        seeds = sorted({r["seed"] for r in data.runs})
+    def summary(self, summary: Summary) -> None:
+        variants, tasks, seeds = summary.variants, summary.tasks, summary.seeds
         text = (
-            f"This report compares {len(data.variants)} methods ({', '.join(data.variants)}) on "
-            f"{len(data.tasks)} task{'s' * (len(data.tasks) != 1)} ({', '.join(data.tasks)}) over "
-            f"{len(seeds)} seed{'s' * (len(seeds) != 1)} each, {len(data.runs)} finished runs in all. "
+            f"This report compares {len(variants)} methods ({', '.join(variants)}) on "
+            f"{len(tasks)} task{'s' * (len(tasks) != 1)} ({', '.join(tasks)}) over "
+            f"{len(seeds)} seed{'s' * (len(seeds) != 1)} each, {summary.runs} finished runs in all. "
             "Every number below is computed from the runs' results files; intervals are 95% over seeds."
         )
         self.doc.add(Heading("Summary"), Paragraph(text))
-        overall = [r for r in self.hypothesis_rows if r["task"] == "all"]
-        if overall:
+        if summary.claims:
             items = []
-            for r in overall:
+            for r in summary.claims:
                 where = "" if r["kind"] == "compound" else " on every task"
                 if "p_value" not in r:
                     items.append(f"{r['hypothesis']} ({r['claim']}) could not be evaluated: {r.get('note', '')}.")
@@ -221,22 +148,9 @@ class ReportBuilder:
                 )
             self.doc.add(Bullets(items))
 
-    def setup(self) -> None:
-        data = self.data
-        first = data.runs[0]["config"]
-        rows = []
-        for variant in data.variants:
-            config = next(r["config"] for r in data.runs if r["variant"] == variant)
-            method = config["method"]
-            spec = method_spec(method) if method in METHODS else None  # a plug-in no longer installed: no details
-            detail = ""
-            if spec is not None and spec.kind == "adapter":
-                lora = config["lora"]
-                targets = ", ".join(lora["target_modules"] or []) or "the family default"
-                detail = f"r = {lora['r']}, alpha = {lora['alpha']}, targets {targets}"
-                if spec.allocates_ranks and lora.get("strategy", "uniform") != "uniform":
-                    detail += f", ranks by {lora['strategy']}"
-            rows.append([variant, method, f"{config['train']['learning_rate']:g}", detail or "all weights"])
+    def setup(self, setup: Setup) -> None:
+        first = setup.config
+        rows = [[m.variant, m.method, f"{m.learning_rate:g}", m.settings] for m in setup.methods]
         self.doc.add(
             Heading("Setup"),
             Paragraph(
@@ -253,13 +167,9 @@ class ReportBuilder:
             Table(["method", "kind", "learning rate", "settings"], rows, "Methods compared.", "llrl"),
         )
 
-    def tuning(self) -> None:
-        """The search spaces, trial counts and chosen values of ``lorascope tune``, when the study was tuned."""
-        path = self.data.folder / "tune" / "summary.json"
-        if not self.data.spec.get("tune") or not path.is_file():
-            return
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        settings, searches = summary["settings"], summary["searches"]
+    def tuning(self, tuning: Tuning) -> None:
+        summary = tuning.summary
+        settings = summary.settings
         sampler, pruner = settings["sampler"], settings["pruner"]
         pruning = (
             f"a median pruner (after {pruner['n_startup_trials']} trials, from evaluation {pruner['n_warmup_steps']}) "
@@ -270,30 +180,24 @@ class ReportBuilder:
         self.doc.add(
             Heading("Hyperparameter search"),
             Paragraph(
-                f"Each method was tuned separately on each task with Optuna {summary['optuna']} "
+                f"Each method was tuned separately on each task with Optuna {summary.optuna} "
                 f"{self.cite('akiba2019optuna')}: {settings['trials']} trials per task and method, a TPE sampler "
                 f"{self.cite('bergstra2011tpe')} (seed {settings['seed']}, {sampler['n_startup_trials']} random "
                 f"startup trials, multivariate {str(sampler['multivariate']).lower()}) and {pruning}. The objective was "
-                f"the task's main metric on {summary['objective']}, from each trial's best checkpoint. The runs "
+                f"the task's main metric on {summary.objective}, from each trial's best checkpoint. The runs "
                 "reported below train with each row's chosen values."
             ),
+            Table(["method", "parameter", "distribution"], [list(r) for r in tuning.spaces], "Search spaces.", "lll"),
         )
-        spaces: dict[str, list[list[str]]] = {}
-        for search in searches:
-            spaces.setdefault(search["group"]["method"], [[k, v] for k, v in search["space"].items()])
-        rows = [[method, key, distribution] for method, params in spaces.items() for key, distribution in params]
-        self.doc.add(Table(["method", "parameter", "distribution"], rows, "Search spaces.", "lll"))
         rows = []
-        for search in searches:
-            counts = search["trials"]
-            chosen = ", ".join(
-                f"{k.split('.')[-1]} = {short_value(v)}" for k, v in (search.get("values") or {}).items()
-            )
+        for search in summary.searches:
+            counts = search.trials
+            chosen = ", ".join(f"{k.split('.')[-1]} = {short_value(v)}" for k, v in (search.values or {}).items())
             rows.append(
                 [
-                    search["label"],
-                    f"{counts['complete']} / {counts['pruned']} / {counts['failed']}",
-                    _fmt(search.get("best_value")),
+                    search.label,
+                    f"{counts.complete} / {counts.pruned} / {counts.failed}",
+                    _fmt(search.best_value),
                     chosen or "—",
                 ]
             )
@@ -305,192 +209,76 @@ class ReportBuilder:
                 "lrrl",
             )
         )
-        if len(searches) <= 4:
-            for search in searches:
-                figure = self._copy_figure(
-                    path.parent / search["folder"] / "history.png", f"tune_{search['folder']}.png"
-                )
-                if figure:
-                    self.doc.add(
-                        Figure(
-                            figure,
-                            f"Search of {search['label']}: objective per trial, best so far.",
-                            figure.with_suffix(".pdf"),
-                        )
-                    )
-        self.limitations.append(
-            f"{settings['trials']} search trials per task and method: the chosen values are the best found, not "
-            "necessarily the best there are."
-        )
-        for search in searches:
-            for key in search.get("at_edge", []):
-                self.limitations.append(
-                    f"{search['label']}: the chosen {key} = {short_value(search['values'][key])} lies at the edge of its "
-                    f"search range ({search['space'][key]}); a wider range might find better values."
-                )
-        if settings["objective"] == "eval":
-            self.limitations.append(
-                "Hyperparameters were chosen on the evaluation set the results are reported on, so those results "
-                "are optimistic; tune.objective: holdout keeps it unseen."
-            )
+        for search, source in tuning.figures:
+            figure = self.copy_figure(source, f"tune_{search.folder}.png")
+            if figure:
+                caption = f"Search of {search.label}: objective per trial, best so far."
+                self.doc.add(Figure(figure, caption, figure.with_suffix(".pdf")))
 
-    def _copy_figure(self, source: Path, name: str | None = None) -> Path | None:
-        """Copy a PNG (and its PDF twin, when there is one) into the report's figures folder."""
-        if not source.is_file():
-            return None
-        target = self.figures / (name or source.name)
-        shutil.copyfile(source, target)
-        if source.with_suffix(".pdf").is_file():
-            shutil.copyfile(source.with_suffix(".pdf"), target.with_suffix(".pdf"))
-        return target
-
-    def results(self) -> None:
-        data = self.data
+    def results(self, results: Results) -> None:
         self.doc.add(Heading("Results"))
-        csv_rows, panels = [], {}
-        for task in data.tasks:
-            metrics = sorted({m for r in data.runs if r["group"]["task"] == task for m in r["results"]["metrics"]})
-            metrics.sort(key=lambda m: m != self.main_metric[task])
-            rows = []
-            for label, members in self._table_groups(task):
-                cells = []
-                for metric in metrics:
-                    values = [
-                        float(r["results"]["metrics"][metric])
-                        for r in members
-                        if r["results"]["metrics"].get(metric) is not None
-                    ]
-                    if not values:
-                        cells.append("—")
-                        continue
-                    interval = mean_interval(values)
-                    cells.append(interval.format())
-                    csv_rows.append(
-                        {
-                            "task": task,
-                            "method": label,
-                            "metric": metric,
-                            "n": interval.n,
-                            "mean": interval.estimate,
-                            "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
-                            "ci_low": interval.low,
-                            "ci_high": interval.high,
-                            "ci_method": interval.method,
-                        }
-                    )
-                results = [r["results"] for r in members]
-                rows.append(
-                    [
-                        label,
-                        str(len(members)),
-                        *cells,
-                        _count(_mean([r.get("trainable_params") for r in results])),
-                        _count(_mean([r.get("lora_params") for r in results])),
-                        _fmt(_mean([r.get("train_seconds") for r in results]), 1),
-                        _count(_mean([r.get("peak_memory_mb") for r in results])),
-                    ]
-                )
+        for table in results.tasks:
+            rows = [
+                [
+                    r.label,
+                    str(r.runs),
+                    *(cell.format() if cell is not None else "—" for cell in r.cells),
+                    _count(r.trainable_params),
+                    _count(r.lora_params),
+                    _fmt(r.train_seconds, 1),
+                    _count(r.peak_memory_mb),
+                ]
+                for r in table.rows
+            ]
             caption = (
-                f"{task}: mean [95% Student's t interval] over seeds; parameters trained, LoRA parameters, "
+                f"{table.task}: mean [95% Student's t interval] over seeds; parameters trained, LoRA parameters, "
                 "training seconds and peak memory (MB) are means."
             )
-            columns = ["method", "n", *metrics, "trainable", "LoRA params", "train s", "peak MB"]
+            columns = ["method", "n", *table.metrics, "trainable", "LoRA params", "train s", "peak MB"]
             self.doc.add(Table(columns, rows, caption))
-            main = self.main_metric[task]
-            panels[task] = (
-                main,
-                {v: mean_interval(data.values(task, v, main)) for v in data.variants if data.values(task, v, main)},
-                {v: data.values(task, v, main) for v in data.variants},
-            )
-        write_csv(self.tables / "results_ci.csv", csv_rows)
-        png, _ = metric_by_method(panels, self.figures / "metrics.png")
+        write_csv(self.tables / "results_ci.csv", results.csv_rows)
+        png, _ = metric_by_method(results.panels, self.figures / "metrics.png")
         self.doc.add(
             Figure(
                 png, "Each task's main metric by method: mean, 95% interval and every seed.", png.with_suffix(".pdf")
             )
         )
-        self.anova()
-        self.across_tasks()
 
-    def _table_groups(self, task: str) -> list[tuple[str, list[dict]]]:
-        groups: dict[str, list[dict]] = defaultdict(list)
-        for r in self.data.baselines:
-            if r["group"]["task"] == task:
-                groups[f"{r['variant']} (baseline)"].append(r)
-        for r in self.data.runs:
-            if r["group"]["task"] == task:
-                groups[r["variant"]].append(r)
-        return list(groups.items())
-
-    def anova(self) -> None:
-        rows, csv_rows = [], []
-        for task in self.data.tasks:
-            metric = self.main_metric[task]
-            groups = {v: self.data.values(task, v, metric) for v in self.data.variants}
-            groups = {v: g for v, g in groups.items() if len(g) >= 2}
-            if len(groups) < 2:
-                continue
-            result = one_way_anova(list(groups.values()))
-            rows.append(
-                [
-                    task,
-                    metric,
-                    str(result.groups),
-                    str(result.n),
-                    _fmt(result.f, 2),
-                    _p(result.p),
-                    _fmt(result.welch_f, 2),
-                    _p(result.welch_p),
-                    _fmt(result.eta_squared),
-                    _fmt(result.omega_squared),
-                ]
-            )
-            csv_rows.append({"task": task, "metric": metric} | result.__dict__)
-        if rows:
-            self.doc.add(
-                Paragraph(
-                    "One-way ANOVA across methods per task on the main metric, classic and Welch's "
-                    f"{self.cite('welch1951')} (which does not assume equal variances), with the effect sizes "
-                    "η² (the share of variance between methods) and ω² (its less biased form)."
-                ),
-                Table(
-                    ["task", "metric", "methods", "runs", "F", "p", "Welch F", "Welch p", "η²", "ω²"],
-                    rows,
-                    "ANOVA across methods.",
-                ),
-            )
-            write_csv(self.tables / "anova.csv", csv_rows)
-
-    def across_tasks(self) -> None:
-        data = self.data
-        if len(data.tasks) < 2:
+    def anova(self, anova: list[AnovaRow]) -> None:
+        if not anova:
             return
-        rows, csv_rows = [], []
-        reference = self.reference
-        for variant in data.variants:
-            scores = {t: data.values(t, variant, self.main_metric[t]) for t in data.tasks}
-            scores = {t: v for t, v in scores.items() if v}
-            interval = iqm_across_tasks(scores)
-            improvement: Interval | None = None
-            if variant != reference:
-                pairs = {
-                    t: (data.values(t, variant, self.main_metric[t]), data.values(t, reference, self.main_metric[t]))
-                    for t in data.tasks
-                }
-                pairs = {t: p for t, p in pairs.items() if p[0] and p[1]}
-                improvement = improvement_across_tasks(pairs) if pairs else None
-            rows.append([variant, interval.format(), improvement.format() if improvement else "—"])
-            csv_rows.append(
-                {
-                    "method": variant,
-                    "iqm": interval.estimate,
-                    "iqm_low": interval.low,
-                    "iqm_high": interval.high,
-                    f"p_improvement_over_{reference}": improvement.estimate if improvement else None,
-                    "p_improvement_low": improvement.low if improvement else None,
-                    "p_improvement_high": improvement.high if improvement else None,
-                }
-            )
+        rows = [
+            [
+                a.task,
+                a.metric,
+                str(a.result.groups),
+                str(a.result.n),
+                _fmt(a.result.f, 2),
+                _p(a.result.p),
+                _fmt(a.result.welch_f, 2),
+                _p(a.result.welch_p),
+                _fmt(a.result.eta_squared),
+                _fmt(a.result.omega_squared),
+            ]
+            for a in anova
+        ]
+        self.doc.add(
+            Paragraph(
+                "One-way ANOVA across methods per task on the main metric, classic and Welch's "
+                f"{self.cite('welch1951')} (which does not assume equal variances), with the effect sizes "
+                "η² (the share of variance between methods) and ω² (its less biased form)."
+            ),
+            Table(
+                ["task", "metric", "methods", "runs", "F", "p", "Welch F", "Welch p", "η²", "ω²"],
+                rows,
+                "ANOVA across methods.",
+            ),
+        )
+        write_csv(self.tables / "anova.csv", [a.csv_row for a in anova])
+
+    def across_tasks(self, across: AcrossTasks) -> None:
+        reference = across.reference
+        rows = [[r.variant, r.iqm.format(), r.improvement.format() if r.improvement else "—"] for r in across.rows]
         self.doc.add(
             Paragraph(
                 f"Across tasks {self.cite('agarwal2021precipice')}: the interquartile mean (IQM) of every run's main "
@@ -500,14 +288,12 @@ class ReportBuilder:
             ),
             Table(["method", "IQM [95%]", f"P(beats {reference}) [95%]"], rows, "Aggregates across tasks.", "lrr"),
         )
-        write_csv(self.tables / "across_tasks.csv", csv_rows)
+        write_csv(self.tables / "across_tasks.csv", across.csv_rows)
 
-    def hypotheses(self) -> None:
-        rows = self.hypothesis_rows
-        if not rows:
-            return
-        write_hypotheses(rows, self.tables / "hypotheses.csv")
-        kinds = {r["kind"] for r in rows} - {"compound"}
+    def hypotheses(self, tested: Hypotheses) -> None:
+        rows, settings = tested.rows, tested.settings
+        write_csv(self.tables / "hypotheses.csv", [{k: r.get(k, "") for k in HYPOTHESIS_COLUMNS} for r in rows])
+        kinds = dict.fromkeys(r["kind"] for r in rows if r["kind"] != "compound")  # cited in the rows' order
         keys = {
             "non-inferiority": ("fieller1954",),
             "equivalence": ("schuirmann1987tost",),
@@ -517,7 +303,7 @@ class ReportBuilder:
         for kind in kinds:
             if keys[kind]:
                 self.cite(*keys[kind])
-        method = {"holm": "holm1979", "bonferroni": "holm1979", "fdr_bh": "benjamini1995"}[self.settings.correction]
+        method = {"holm": "holm1979", "bonferroni": "holm1979", "fdr_bh": "benjamini1995"}[settings.correction]
         table = []
         for r in rows:
             if "p_value" not in r:
@@ -547,8 +333,8 @@ class ReportBuilder:
                 f"Each declared claim is tested per task and on every task at once; the latter is an "
                 f"intersection–union test {self.cite('berger1982iut')} (it holds when every task's test rejects, with "
                 f"p the largest per-task p). Across the declared family the all-task p-values are adjusted by "
-                f"{self.settings.correction} {self.cite(method)} at α = {self.settings.alpha:g}. Seeds are paired "
-                f"by seed; per-task tests are one-sided {self.settings.test} tests and intervals are two-sided at 1 − 2α. "
+                f"{settings.correction} {self.cite(method)} at α = {settings.alpha:g}. Seeds are paired "
+                f"by seed; per-task tests are one-sided {settings.test} tests and intervals are two-sided at 1 − 2α. "
                 "A seed whose value is missing or NaN is never dropped: the claim is not tested, or the seed is "
                 "scored by the study file's rule, and the row says which."
             ),
@@ -562,35 +348,22 @@ class ReportBuilder:
             ),
         )
         reasons = {r["kind"]: f"{r['kind']}: {r['why']}" for r in rows if r.get("why")}
-        if self.settings.compound:
-            self.cite("berger1982iut", "simes1986" if self.settings.any_test == "simes" else "holm1979")
+        if settings.compound:
+            self.cite("berger1982iut", "simes1986" if settings.any_test == "simes" else "holm1979")
             reasons["compound"] = (
                 "compound: an AND of claims holds when every part does (intersection–union: p is the largest "
                 "part's); an OR is tested by "
                 + (
                     "Simes' test (min over i of k·p₍ᵢ₎/i; valid for independent or positively dependent parts)"
-                    if self.settings.any_test == "simes"
+                    if settings.any_test == "simes"
                     else "Bonferroni (k times the smallest part's p; valid under any dependence)"
                 )
                 + ", so reading an OR off unadjusted rows, which errs more often than α, is never needed."
             )
         if reasons:
             self.doc.add(Bullets(list(reasons.values())))
-        for r in rows:
-            if r.get("note"):
-                self.limitations.append(f"{r['hypothesis']} on {r['task']}: {r['note']}")
 
-    def drift(self) -> None:
-        rows = self.data.drift_rows
-        if not rows:
-            return
-        from lorascope.analysis.drift import DRIFT, compare_methods
-
-        drift_dir = self.data.folder / "drift"
-        comparison = compare_methods(rows, self.reference, DRIFT)
-        intruder_measures = sorted({r["measure"] for r in rows if r["measure"].startswith("intruders@")})
-        if intruder_measures:
-            comparison += compare_methods(rows, self.reference, intruder_measures[len(intruder_measures) // 2])
+    def drift(self, drift: DriftComparison) -> None:
         self.doc.add(
             Heading("Representational drift"),
             Paragraph(
@@ -601,7 +374,7 @@ class ReportBuilder:
                 f"exact permutation test {self.cite('good2005permutation')}."
             ),
         )
-        if comparison:
+        if drift.comparison:
             table = [
                 [
                     c["task"],
@@ -612,7 +385,7 @@ class ReportBuilder:
                     f"{c['runs_method']} vs {c['runs_reference']}",
                     _p(c["p_value"]),
                 ]
-                for c in comparison
+                for c in drift.comparison
             ]
             self.doc.add(
                 Table(
@@ -622,20 +395,13 @@ class ReportBuilder:
                     "lllrrrr",
                 )
             )
-            write_csv(self.tables / "drift_comparison.csv", comparison)
-        for name, caption in (
-            ("drift_per_layer", "Drift per layer of the final model: mean and min–max band over seeds."),
-            ("drift_over_steps", "Drift over training, mean over layers and seeds."),
-            ("intruders", "Intruder dimensions of the final models against ε, and per layer."),
-        ):
-            figure = self._copy_figure(drift_dir / f"{name}.png")
+            write_csv(self.tables / "drift_comparison.csv", drift.comparison)
+        for source in drift.figures:
+            figure = self.copy_figure(source)
             if figure:
-                self.doc.add(Figure(figure, caption, figure.with_suffix(".pdf")))
+                self.doc.add(Figure(figure, DRIFT_CAPTIONS[source.stem], figure.with_suffix(".pdf")))
 
-    def serving(self) -> None:
-        benches = sorted({r["bench"] for r in self.data.serving_rows})
-        if not benches:
-            return
+    def serving(self, benches: list[BenchCost]) -> None:
         self.doc.add(
             Heading("Serving cost"),
             Paragraph(
@@ -646,41 +412,27 @@ class ReportBuilder:
             ),
         )
         for bench in benches:
-            folder = self.data.folder / "serving" / bench
-            with (folder / "overhead.csv").open(newline="", encoding="utf-8") as handle:
-                overhead = list(csv.DictReader(handle))
             rows = [
                 [
-                    r["batch_size"],
-                    _fmt(float(r["latency_ratio"])),
-                    f"[{_fmt(float(r['ci_low']))}, {_fmt(float(r['ci_high']))}]" if r.get("ci_low") else "—",
+                    str(r.batch_size),
+                    _fmt(r.latency_ratio),
+                    f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if r.ci_low is not None else "—",
                 ]
-                for r in overhead
+                for r in bench.overhead
             ]
             self.doc.add(
-                Table(["batch size", "latency ratio", "95% interval"], rows, f"{bench}: adapters over merged.", "rrr")
-            )
-            target = self._copy_figure(folder / "serving.png", f"serving_{bench}.png")
-            if target:
-                self.doc.add(
-                    Figure(target, f"{bench}: latency and throughput against batch size.", target.with_suffix(".pdf"))
+                Table(
+                    ["batch size", "latency ratio", "95% interval"], rows, f"{bench.name}: adapters over merged.", "rrr"
                 )
-
-    def ranks(self) -> None:
-        allocated = [r for r in self.data.runs if r["results"].get("rank_strategy") not in (None, "uniform")]
-        if not allocated:
-            return
-        self.cite("zhang2023adalora")
-        rows = []
-        for variant in dict.fromkeys(r["variant"] for r in allocated):
-            members = [r for r in allocated if r["variant"] == variant]
-            rows.append(
-                [
-                    variant,
-                    members[0]["results"]["rank_strategy"],
-                    _count(_mean([r["results"].get("lora_params") for r in members])),
-                ]
             )
+            target = self.copy_figure(bench.figure, f"serving_{bench.name}.png")
+            if target:
+                caption = f"{bench.name}: latency and throughput against batch size."
+                self.doc.add(Figure(target, caption, target.with_suffix(".pdf")))
+
+    def ranks(self, ranks: Ranks) -> None:
+        self.cite("zhang2023adalora")
+        rows = [[r.variant, r.strategy, _count(r.lora_params)] for r in ranks.rows]
         self.doc.add(
             Heading("Rank allocation"),
             Paragraph(
@@ -689,60 +441,26 @@ class ReportBuilder:
             ),
             Table(["method", "strategy", "LoRA params"], rows, "Rank strategies.", "llr"),
         )
-        for member in allocated:
-            heatmap = self.data.folder / member["folder"] / "ranks" / "svd" / "r_raw_heatmap.png"
-            target = self._copy_figure(heatmap, f"ranks_{member['variant']}.png")
+        for heatmap, run in ranks.heatmaps:
+            target = self.copy_figure(heatmap, f"ranks_{run.variant}.png")
             if target:
-                self.doc.add(
-                    Figure(
-                        target, f"{member['variant']}, seed {member['seed']}: per-layer ranks over depth × module type."
-                    )
-                )
+                caption = f"{run.variant}, seed {run.seed}: per-layer ranks over depth × module type."
+                self.doc.add(Figure(target, caption))
                 break
 
-    def limits(self) -> None:
-        data = self.data
-        seeds = sorted({r["seed"] for r in data.runs})
-        self.limitations += power_warnings(len(seeds), self.settings.test, self.settings.alpha)
-        if len(seeds) < 4:
-            self.limitations.append(
-                f"{len(seeds)} seeds per method: an exact permutation test of two methods needs at least 4 per method to reach p < 0.05."
-            )
-        first = data.runs[0]["config"]
-        if first.get("max_train_samples"):
-            self.limitations.append(
-                f"Training used subsets of {first['max_train_samples']:,} examples; full-data results may differ."
-            )
-        models = {r["config"]["model"] for r in data.runs}
-        if len(models) == 1:
-            self.limitations.append("One model only: the conclusions may not transfer to other architectures or sizes.")
-        missing = [p for p in data.planned if p["status"] != "done"]
-        if missing:
-            self.limitations.append(f"{len(missing)} planned run(s) did not finish and are left out.")
-        devices = {r["results"].get("device") for r in data.runs}
-        self.limitations.append(
-            f"Trained on {', '.join(sorted(str(d) for d in devices))}; timings and memory are specific to it."
-        )
-        self.doc.add(Heading("Limitations"), Bullets(self.limitations))
-
-    def reproducibility(self) -> None:
-        data = self.data
-        results = data.runs[0]["results"]
-        versions = results.get("versions") or {}
-        version_text = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
-        seeds = sorted({r["seed"] for r in data.runs})
+    def reproducibility(self, repro: Reproducibility) -> None:
+        version_text = ", ".join(f"{k} {v}" for k, v in sorted(repro.versions.items()))
         self.doc.add(
             Heading("Reproducibility"),
             Paragraph(
-                f"{version_text or f'lorascope {__version__}'}. Device: {results.get('device')}, precision "
-                f"{results.get('precision')}. Seeds: {', '.join(map(str, seeds))}. Every run folder holds its "
+                f"{version_text or f'lorascope {__version__}'}. Device: {repro.device}, precision "
+                f"{repro.precision}. Seeds: {', '.join(map(str, repro.seeds))}. Every run folder holds its "
                 "resolved `config.yaml` and `environment.json`; the study below, run with `lorascope study`, "
                 "repeats every run (finished runs are found by the hash of their config and skipped)."
             ),
         )
-        study_file = data.folder / "study.yaml"
-        if study_file.is_file():
-            self.doc.add(Code(study_file.read_text(encoding="utf-8")))
+        if repro.study_text is not None:
+            self.doc.add(Code(repro.study_text))
 
 
 def build_report(
@@ -764,8 +482,8 @@ def build_report(
     study_dir = Path(study_dir)
     out = Path(out) if out else study_dir / "report"
     data = read_study(study_dir)
-    builder = ReportBuilder(data, out)
-    doc = builder.build()
+    title = f"{data.name}: {' vs '.join(data.variants)} on {', '.join(data.tasks)}"
+    doc = _Renderer(title, out).render(compute(data))
     written: dict[str, Path] = {}
     if "md" in formats:
         written["md"] = out / "report.md"

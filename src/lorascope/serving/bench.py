@@ -19,17 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from lorascope.errors import LorascopeError
-from lorascope.io import write_csv, write_json
+from lorascope.records import BenchFolder, OverheadRow, ServingRow
 from lorascope.serving.metrics import RequestTiming, summarize
 from lorascope.serving.openai_http import run_requests
 from lorascope.serving.peft_backend import generate, load_base, merged_models, with_adapters
-from lorascope.serving.workload import Workload, dataset_texts
+from lorascope.serving.workload import MODES, Workload, dataset_texts
 from lorascope.training.environment import environment, peak_memory_mb, reset_peak_memory
-
-MODES = ("adapters", "merged", "base")
 
 
 def assign(names: list[str], assignment: str, count: int, rng: np.random.Generator) -> list[str]:
@@ -121,19 +118,17 @@ def run_vllm_bench(workload: Workload, out: Path, echo: Callable[[str], None] = 
 
 
 def _start(workload: Workload, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "workload.yaml").write_text(
-        yaml.safe_dump(workload.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-    )
-    write_json(out / "environment.json", environment(workload.seed, workload.dtype))
+    folder = BenchFolder(out)
+    folder.write_environment(environment(workload.seed, workload.dtype))
+    folder.write_workload(workload.model_dump(mode="json"))
 
 
 def _finish(out: Path, rows: list[dict]) -> list[dict]:
-    table = overheads(rows)
-    write_csv(out / "results.csv", rows)
-    write_csv(out / "overhead.csv", table)
-    write_json(out / "results.json", {"results": rows, "overhead": table})
-    plot(rows, out / "serving.png")
+    """Write the benchmark's record (results.json), its CSV copies and the figure."""
+    folder = BenchFolder(out)
+    records = [ServingRow(**row) for row in rows]
+    folder.write_results(records, overheads(records))
+    plot(rows, folder.figure)
     return rows
 
 
@@ -141,10 +136,7 @@ def run_http_bench(workload: Workload, out: Path, echo: Callable[[str], None] = 
     """The same text prompts sent to every HTTP target at each concurrency level (``batch_sizes``)."""
     if workload.http is None:
         raise LorascopeError("--backend openai-http: the workload has no http: section with targets")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "workload.yaml").write_text(
-        yaml.safe_dump(workload.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-    )
+    BenchFolder(out).write_workload(workload.model_dump(mode="json"))
     rng = np.random.default_rng(workload.seed)
     if workload.prompts.file is not None:
         prompts = dataset_texts(workload.prompts)
@@ -205,22 +197,23 @@ WORDS = np.array(
 )
 
 
-def overheads(rows: list[dict], bound: float = 1.3) -> list[dict]:
+def overheads(rows: list[ServingRow], bound: float = 1.3) -> list[OverheadRow]:
     """Per batch size: mean latency with mixed adapters over merged models, with a 95%
     Welch–Fieller interval over repetitions (``lorascope.stats.overhead``; needs 2+ repetitions)."""
     from lorascope.stats.inference import overhead
 
     table = []
-    for batch_size in sorted({r["batch_size"] for r in rows}):
-        adapters = [r["mean_latency_ms"] for r in rows if r["mode"] == "adapters" and r["batch_size"] == batch_size]
-        merged = [r["mean_latency_ms"] for r in rows if r["mode"] == "merged" and r["batch_size"] == batch_size]
+    for batch_size in sorted({r.batch_size for r in rows}):
+        adapters = [r.mean_latency_ms for r in rows if r.mode == "adapters" and r.batch_size == batch_size]
+        merged = [r.mean_latency_ms for r in rows if r.mode == "merged" and r.batch_size == batch_size]
         if not adapters or not merged:
             continue
-        row = {"batch_size": batch_size, "latency_ratio": float(np.mean(adapters) / np.mean(merged))}
+        fields: dict = {}
         if len(adapters) >= 2 and len(merged) >= 2:
             result = overhead(adapters, merged, bound, alpha=0.025)
-            row |= {"ci_low": result.low, "ci_high": result.high, f"p_ratio_above_{bound:g}": result.p_value}
-        table.append(row)
+            fields = {"ci_low": result.low, "ci_high": result.high, "p_value": result.p_value}
+        ratio = float(np.mean(adapters) / np.mean(merged))
+        table.append(OverheadRow(batch_size=batch_size, latency_ratio=ratio, bound=bound, **fields))
     return table
 
 

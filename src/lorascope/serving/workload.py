@@ -11,6 +11,8 @@ from pydantic import Field, model_validator
 
 from lorascope.config import _Strict, read_yaml, validate_mapping
 
+MODES = ("adapters", "merged", "base")  # what a benchmark serves: mixed adapters, merged models, the bare base
+
 
 class SavedAdapter(_Strict):
     name: str

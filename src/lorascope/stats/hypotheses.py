@@ -5,14 +5,10 @@ the value is scored by the claim's declared rule, and its rows say which."""
 
 from __future__ import annotations
 
-import csv
-import math
-from collections import defaultdict
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from lorascope.config import _Strict
@@ -29,8 +25,6 @@ from lorascope.stats.inference import (
 )
 
 Kind = Literal["non-inferiority", "equivalence", "reduction", "overhead"]
-DRIFT_MEASURES = {"drift": "drift_linear_cka"}  # short names of drift.csv measures
-SERVING_MODES = ("adapters", "merged", "base")  # lorascope serve-bench's modes
 
 
 class Hypothesis(_Strict):
@@ -171,48 +165,6 @@ class Missing:
 Values = dict[str, dict[str, dict[int, "float | Missing"]]]  # task → variant → seed → value
 
 
-def _value(results: dict, metric: str | None) -> float | Missing:
-    name = metric or results["main_metric"]
-    value = results["metrics"][name] if name in results["metrics"] else results.get(name)
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return Missing(f"no {name}")
-    if math.isnan(value):
-        return Missing(f"{name} is NaN (undefined, e.g. for constant predictions)")
-    return float(value)
-
-
-def _status(entry: dict) -> str:
-    return entry.get("status", "done" if entry.get("results") else "pending")
-
-
-def collect(entries: list[dict], drift_rows: list[dict] | None, metric: str | None) -> Values:
-    """task → variant → seed → value for every planned grid run (``entries``: plan records with
-    ``group``, ``variant``, ``seed``, ``status`` and ``results``). A run that did not finish, or whose
-    value is absent or NaN, gives a ``Missing`` with the reason. Drift measures come from
-    ``drift_rows`` (final model, mean over layers)."""
-    values: Values = defaultdict(lambda: defaultdict(dict))
-    measure = DRIFT_MEASURES.get(metric or "", metric)
-    from_drift = measure and drift_rows is not None and any(r["measure"] == measure for r in drift_rows)
-    per_run: dict[str, list[float]] = defaultdict(list)
-    if from_drift:
-        for r in drift_rows or []:
-            if r["measure"] == measure and r["step"] == "final":
-                per_run[r["run"]].append(float(r["value"]))
-    for e in entries:
-        status = _status(e)
-        if status != "done":
-            value: float | Missing = Missing(f"the run is {status}", unfinished=True)
-        elif from_drift:
-            layers = per_run.get(Path(e["folder"]).name)
-            value = Missing(f"no {measure} rows in the drift table") if not layers else float(np.mean(layers))
-            if isinstance(value, float) and math.isnan(value):
-                value = Missing(f"{measure} is NaN")
-        else:
-            value = _value(e["results"], metric)
-        values[e["group"]["task"]][e["variant"]][e["seed"]] = value
-    return values
-
-
 def _complete(
     h: Hypothesis, by_variant: dict[str, dict[int, float | Missing]], paired: bool
 ) -> tuple[dict[str, list[float]], list[str], list[str]]:
@@ -247,25 +199,6 @@ def _test(h: Hypothesis, values: dict[str, list[float]], settings: HypothesesCon
     if h.ratio == "means":
         return reduction_of_means(t, r, h.fraction, settings.alpha, settings.test)
     return reduction(t, r, h.fraction, settings.alpha, settings.test)
-
-
-def is_serving_claim(h: Hypothesis) -> bool:
-    """An overhead claim between serve-bench modes (e.g. adapters over merged), not study variants."""
-    return h.kind == "overhead" and h.treatment in SERVING_MODES and h.reference in SERVING_MODES
-
-
-def collect_serving(rows: list[dict], metric: str | None) -> Values:
-    """task ("<bench> · batch N") → mode → repetition → value (default: mean latency) from serve-bench rows."""
-    values: Values = defaultdict(lambda: defaultdict(dict))
-    name = metric or "mean_latency_ms"
-    for r in rows:
-        task = f"{r['bench']} · batch {int(r['batch_size'])}"
-        raw = r.get(name)
-        value = float(raw) if raw not in (None, "") else math.nan
-        values[task][r["mode"]][int(r["repetition"])] = (
-            Missing(f"{name} is missing or NaN") if math.isnan(value) else value
-        )
-    return values
 
 
 def _claim_rows(h: Hypothesis, values: Values, settings: HypothesesConfig) -> tuple[list[dict], dict]:
@@ -341,25 +274,15 @@ def _compound_row(c: Compound, overall: dict[str, dict], settings: HypothesesCon
     return row | {"p_value": p, "holds": p < settings.alpha, "test": "; ".join(how), "n": len(c.names())}
 
 
-def evaluate(
-    settings: HypothesesConfig,
-    entries: list[dict],
-    drift_rows: list[dict] | None = None,
-    serving_rows: list[dict] | None = None,
-) -> list[dict]:
+def evaluate(settings: HypothesesConfig, observe: Callable[[Hypothesis], Values]) -> list[dict]:
     """One row per hypothesis × task, one per hypothesis over all tasks (intersection–union) and
     one per compound claim; the all-task and compound p-values are adjusted across the family.
-    ``entries`` are the planned grid runs (unfinished ones count as missing). A hypothesis that
-    cannot be tested (a variant, metric or seed missing, too few seeds) gets rows saying why and
-    stays out of the family. Overhead claims between serve-bench modes are tested on
-    ``serving_rows``, each batch size a "task"."""
+    ``observe(h)`` gives a claim's values, task → variant → seed → value, every planned seed
+    present (a ``Missing`` where it has no value). A hypothesis that cannot be tested (a variant,
+    metric or seed missing, too few seeds) gets rows saying why and stays out of the family."""
     rows, family, overall = [], [], {}
     for h in settings.claims:
-        if is_serving_claim(h):
-            values = collect_serving(serving_rows or [], h.metric)
-        else:
-            values = collect(entries, drift_rows, h.metric)
-        task_rows, overall[h.label] = _claim_rows(h, values, settings)
+        task_rows, overall[h.label] = _claim_rows(h, observe(h), settings)
         rows += task_rows
         if "p_value" in overall[h.label]:
             family.append(len(rows))
@@ -411,19 +334,11 @@ COLUMNS = (
 )
 
 
-def write_hypotheses(rows: list[dict], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows({k: r.get(k, "") for k in COLUMNS} for r in rows)
-    return path
-
-
-def check_variants(settings: HypothesesConfig, variants: set[str], source: str) -> None:
-    """Every hypothesis names variants the study has."""
+def check_variants(settings: HypothesesConfig, variants: set[str], source: str, modes: Collection[str] = ()) -> None:
+    """Every hypothesis names variants the study has; an overhead between two of ``modes`` (serving
+    modes, measured elsewhere) is not a claim about variants."""
     for i, h in enumerate(settings.claims):
-        if is_serving_claim(h):
+        if h.kind == "overhead" and h.treatment in modes and h.reference in modes:
             continue
         for role in ("treatment", "reference"):
             if getattr(h, role) not in variants:

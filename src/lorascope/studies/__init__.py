@@ -1,6 +1,5 @@
 """Studies: a grid of runs from one file — baselines, sanity checks, seeds, one results table."""
 
-from lorascope.studies.folder import load_plan
 from lorascope.studies.results import format_summary, write_tables
 from lorascope.studies.runner import describe, run_study, sanity_report
 from lorascope.studies.spec import load_sanity, load_study, study_from_mapping
@@ -8,7 +7,6 @@ from lorascope.studies.spec import load_sanity, load_study, study_from_mapping
 __all__ = [
     "describe",
     "format_summary",
-    "load_plan",
     "load_sanity",
     "load_study",
     "run_study",

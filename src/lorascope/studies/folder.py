@@ -1,67 +1,82 @@
-"""A study folder's layout and its reading rules: the plan, each planned run's status, results
-and error. Everything that reads a study folder goes through here."""
+"""A study folder's reading rules: each planned run with its status, its results or error, and
+its variant label. The paths and file names are ``records.StudyFolder``'s."""
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from lorascope.errors import LorascopeError
+from lorascope.records import PlanEntry, RunFolder, RunResults, StudyFolder
+from lorascope.records.folders import Status
 from lorascope.studies.spec import method_label
 
 
-def run_status(folder: Path) -> str:
-    """done (results.json), failed (error.json), partial (started, not finished) or pending."""
-    if (folder / "results.json").is_file():
-        return "done"
-    if (folder / "error.json").is_file():
-        return "failed"
-    return "partial" if folder.is_dir() else "pending"
+@dataclass(frozen=True)
+class Entry:
+    """A planned run as the folder has it now."""
+
+    planned: PlanEntry
+    status: Status
+    results: RunResults | None = None
+    error: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.planned.id
+
+    @property
+    def kind(self) -> str:
+        return self.planned.kind
+
+    @property
+    def label(self) -> str:
+        return self.planned.label
+
+    @property
+    def folder(self) -> str:
+        return self.planned.folder
+
+    @property
+    def group(self) -> dict:
+        return self.planned.group
+
+    @property
+    def seed(self) -> int:
+        return self.planned.seed
+
+    @property
+    def config(self) -> dict:
+        return self.planned.config
+
+    @property
+    def variant(self) -> str:
+        """The table row's method and its other axes but the task: ``lora-r8``."""
+        return method_label(self.planned.group)
 
 
-def read_results(folder: Path) -> dict:
-    path = folder / "results.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LorascopeError(f"{path}: unreadable results ({exc})") from None
+def study_entries(study: StudyFolder) -> list[Entry]:
+    """Each planned run with its status, and its results or error where it has them (each file read once)."""
+    entries = []
+    for planned in study.plan().runs:
+        run = study.run(planned.folder)
+        status = run.status()
+        results = run.results() if status == "done" else None
+        error = run.error().error if status == "failed" else None
+        entries.append(Entry(planned, status, results, error))
+    return entries
 
 
-def load_plan(study_dir: Path) -> dict:
-    path = Path(study_dir) / "plan.json"
-    if not path.is_file():
-        raise LorascopeError(f"{study_dir}: not a study folder (no plan.json); start it with lorascope study")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise LorascopeError(f"{path}: unreadable ({exc})") from None
-
-
-def drift_runs(folder: Path) -> list[tuple[Path, str | None]]:
+def drift_runs(folder: Path) -> list[tuple[RunFolder, str | None]]:
     """What a drift analysis of ``folder`` covers, as (run folder, method label): the finished
     grid runs of a study folder, labelled by ``method_label``; or the run folder itself."""
-    folder = Path(folder)
-    if not (folder / "plan.json").is_file():
-        return [(folder, None)]
+    study = StudyFolder(folder)
+    if not study.is_study():
+        return [(RunFolder(folder), None)]
     runs = {}
-    for planned in load_plan(folder)["runs"]:
-        if planned["kind"] == "run" and run_status(folder / planned["folder"]) == "done":
-            runs[planned["folder"]] = method_label(planned["group"])
+    for planned in study.plan().runs:
+        if planned.kind == "run" and study.run(planned.folder).status() == "done":
+            runs[planned.folder] = method_label(planned.group)
     if not runs:
         raise LorascopeError(f"{folder}: the study has no finished runs yet")
-    return [(folder / run, label) for run, label in runs.items()]
-
-
-def study_entries(study_dir: Path, plan: dict) -> list[dict]:
-    """Each planned run with its status, and its results or error where it has them."""
-    entries = []
-    for planned in plan["runs"]:
-        folder = study_dir / planned["folder"]
-        status = run_status(folder)
-        entry = dict(planned, status=status, results=None, error=None)
-        if status == "done":
-            entry["results"] = read_results(folder)
-        elif status == "failed":
-            entry["error"] = json.loads((folder / "error.json").read_text(encoding="utf-8"))["error"]
-        entries.append(entry)
-    return entries
+    return [(study.run(run), label) for run, label in runs.items()]

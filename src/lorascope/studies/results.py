@@ -13,36 +13,37 @@ from pathlib import Path
 import numpy as np
 
 from lorascope.io import write_csv
-from lorascope.studies.folder import load_plan, study_entries
+from lorascope.records import StudyFolder
+from lorascope.studies.folder import Entry, study_entries
 from lorascope.studies.sanity import sanity_verdict
 
 METRIC_ORDER = ("accuracy", "f1", "pearson", "spearmanr")
 
 
-def _metric_names(entries: list[dict]) -> list[str]:
-    names = {name for e in entries if e["results"] for name in e["results"]["metrics"]}
+def _metric_names(entries: list[Entry]) -> list[str]:
+    names = {name for e in entries if e.results for name in e.results.metrics}
     return [m for m in METRIC_ORDER if m in names] + sorted(names - set(METRIC_ORDER))
 
 
-def _axes(entries: list[dict]) -> list[str]:
+def _axes(entries: list[Entry]) -> list[str]:
     keys: list[str] = []
     for entry in entries:
-        keys += [k for k in entry["group"] if k not in keys]
+        keys += [k for k in entry.group if k not in keys]
     return keys
 
 
-def run_rows(entries: list[dict]) -> list[dict]:
+def run_rows(entries: list[Entry]) -> list[dict]:
     """results.csv: one row per distinct run (a baseline shared by several table rows appears once)."""
     metrics, axes = _metric_names(entries), _axes(entries)
     rows, seen = [], set()
     for e in entries:
-        if e["id"] in seen:
+        if e.id in seen:
             continue
-        seen.add(e["id"])
-        r = e["results"] or {}
-        row = {"kind": e["kind"], "id": e["id"], "label": e["label"], "status": e["status"]}
-        row |= {axis: e["group"].get(axis, "") for axis in axes} | {"seed": e["seed"]}
-        row |= {m: r.get("metrics", {}).get(m) for m in metrics}
+        seen.add(e.id)
+        r = e.results
+        row = {"kind": e.kind, "id": e.id, "label": e.label, "status": e.status}
+        row |= {axis: e.group.get(axis, "") for axis in axes} | {"seed": e.seed}
+        row |= {m: r.metrics.get(m) if r else None for m in metrics}
         for key in (
             "main_metric",
             "model",
@@ -55,8 +56,8 @@ def run_rows(entries: list[dict]) -> list[dict]:
             "peak_memory_mb",
             "steps",
         ):
-            row[key] = r.get(key)
-        row |= {"folder": e["folder"], "error": e["error"]}
+            row[key] = getattr(r, key) if r else None
+        row |= {"folder": e.folder, "error": e.error}
         rows.append(row)
     return rows
 
@@ -69,52 +70,51 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else None
 
 
-def summary_rows(everything: list[dict], min_score: float) -> list[dict]:
+def summary_rows(everything: list[Entry], min_score: float) -> list[dict]:
     """summary.csv: per table row (task × method × other axes) the mean and std over finished seeds."""
-    entries = [e for e in everything if e["kind"] in ("baseline", "run")]
-    sanity = {json.dumps(e["group"], sort_keys=True): e for e in everything if e["kind"] == "sanity"}
+    entries = [e for e in everything if e.kind in ("baseline", "run")]
+    sanity = {json.dumps(e.group, sort_keys=True): e for e in everything if e.kind == "sanity"}
     metrics, axes = _metric_names(entries), _axes(entries)
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[Entry]] = {}
     for e in entries:
-        groups.setdefault(json.dumps(e["group"], sort_keys=True), []).append(e)
+        groups.setdefault(json.dumps(e.group, sort_keys=True), []).append(e)
     rows = []
     for key, members in groups.items():
-        done = [e["results"] for e in members if e["results"]]
-        row = {"kind": members[0]["kind"]} | {axis: members[0]["group"].get(axis, "") for axis in axes}
+        done = [e.results for e in members if e.results]
+        row = {"kind": members[0].kind} | {axis: members[0].group.get(axis, "") for axis in axes}
         row |= {
             "seeds_done": len(done),
             "seeds_planned": len(members),
-            "failed": sum(e["status"] == "failed" for e in members),
+            "failed": sum(e.status == "failed" for e in members),
         }
         for m in metrics:
-            values = [r["metrics"][m] for r in done if r["metrics"].get(m) is not None]
+            values = [v for r in done if (v := r.metrics.get(m)) is not None]
             row[f"{m}_mean"], row[f"{m}_std"] = _mean_std(values)
             row[f"{m}_n"] = len(values)
         for field in ("trainable_params", "lora_params", "train_seconds", "peak_memory_mb"):
-            values = [r[field] for r in done if r.get(field) is not None]
+            values = [v for r in done if (v := getattr(r, field)) is not None]
             row[f"{field}_mean"], row[f"{field}_std"] = _mean_std(values)
         row["sanity"], row["sanity_score"] = _sanity(sanity.get(key), min_score)
         rows.append(row)
     return rows
 
 
-def _sanity(entry: dict | None, min_score: float) -> tuple[str, float | None]:
+def _sanity(entry: Entry | None, min_score: float) -> tuple[str, float | None]:
     if entry is None:
         return "", None
-    if entry["status"] != "done":
-        return {"failed": "ERROR", "partial": "unfinished", "pending": "not run"}[entry["status"]], None
-    passed, score = sanity_verdict(entry["results"], min_score)
+    if entry.status != "done" or entry.results is None:
+        return {"failed": "ERROR", "partial": "unfinished", "pending": "not run"}[entry.status], None
+    passed, score = sanity_verdict(entry.results, min_score)
     return ("pass" if passed else "FAIL"), score
 
 
 def write_tables(study_dir: Path) -> tuple[list[dict], list[dict]]:
     """Write results.csv and summary.csv into the study folder; returns (run rows, summary rows)."""
-    study_dir = Path(study_dir)
-    plan = load_plan(study_dir)
-    entries = study_entries(study_dir, plan)  # every results.json read once
-    runs, summary = run_rows(entries), summary_rows(entries, plan["sanity"]["min_score"])
-    write_csv(study_dir / "results.csv", runs, ("kind",))
-    write_csv(study_dir / "summary.csv", summary, ("kind",))
+    study = StudyFolder(study_dir)
+    entries = study_entries(study)  # every results.json read once
+    runs, summary = run_rows(entries), summary_rows(entries, study.plan().sanity["min_score"])
+    write_csv(study.results_table, runs, ("kind",))
+    write_csv(study.summary_table, summary, ("kind",))
     return runs, summary
 
 

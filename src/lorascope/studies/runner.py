@@ -16,25 +16,22 @@ from __future__ import annotations
 import gc
 import json
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-import yaml
 from transformers import TrainerCallback
 
 from lorascope.errors import LorascopeError
-from lorascope.io import format_metrics, write_json
-from lorascope.studies.folder import read_results, run_status
+from lorascope.io import format_metrics
+from lorascope.records import Plan, PlanEntry, RunError, RunFolder, RunResults, StudyFolder, TunedRow
 from lorascope.studies.sanity import sanity_verdict
 from lorascope.studies.spec import Kind, PlannedRun, Study
 from lorascope.training.run import preflight, run_training
 
 PHASES: tuple[Kind, ...] = ("baseline", "sanity", "run")
-BASE_CACHE = Path("drift") / "base-cache"
 NOUNS = {"baseline": "baselines", "sanity": "sanity checks", "run": "runs"}
 
 
@@ -78,25 +75,27 @@ class Outcome:
     sanity_failures: list[str] = field(default_factory=list)
 
 
+def run_status(folder: Path) -> str:
+    """done, failed, partial or pending (``RunFolder.status``)."""
+    return RunFolder(folder).status()
+
+
 def refuse_foreign_folder(out: Path) -> None:
     """Refuse a file, or a folder holding something else than a study (plan.json) or its search (tune/)."""
-    ours = (out / "plan.json").is_file() or (out / "tune").is_dir()
-    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not ours):
+    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not StudyFolder(out).is_ours()):
         raise LorascopeError(f"--out {out}: not empty and not a study folder (no plan.json); choose another folder")
 
 
 def prepare_folder(study: Study, out: Path) -> None:
     """Create or reopen the study folder and write study.yaml and plan.json."""
     refuse_foreign_folder(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "study.yaml").write_text(yaml.safe_dump(study.raw, sort_keys=False), encoding="utf-8")
-    plan = {
-        "name": study.name,
-        "sanity": study.spec.sanity.model_dump(mode="json"),
-        "tuned": [{"row": dict(group), "values": values} for group, values in (study.tuned or {}).items()],
-        "runs": [run.record() for run in study.runs],
-    }
-    write_json(out / "plan.json", plan)
+    plan = Plan(
+        name=study.name,
+        sanity=study.spec.sanity.model_dump(mode="json"),
+        tuned=[TunedRow(row=dict(group), values=values) for group, values in (study.tuned or {}).items()],
+        runs=[PlanEntry(**run.record()) for run in study.runs],
+    )
+    StudyFolder(out).write_plan(plan, study.raw)
 
 
 def describe(study: Study, out: Path) -> str:
@@ -116,12 +115,13 @@ def describe(study: Study, out: Path) -> str:
     return "\n".join(lines)
 
 
-def _execute(run: PlannedRun, out: Path, callbacks: list[TrainerCallback] | None) -> dict:
-    folder = out / run.folder
-    (folder / "error.json").unlink(missing_ok=True)
-    resume = (folder / "checkpoints").is_dir()
+def _execute(run: PlannedRun, out: Path, callbacks: list[TrainerCallback] | None) -> RunResults:
+    study = StudyFolder(out)
+    folder = study.run(run.folder)
+    folder.clear_error()
+    resume = folder.checkpoints.is_dir()
     try:
-        return run_training(run.config, folder, resume=resume, callbacks=callbacks, base_cache=out / BASE_CACHE)
+        return run_training(run.config, folder, resume=resume, callbacks=callbacks, base_cache=study.base_cache)
     finally:
         gc.collect()
         if torch.cuda.is_available():
@@ -129,14 +129,9 @@ def _execute(run: PlannedRun, out: Path, callbacks: list[TrainerCallback] | None
 
 
 def _record_failure(run: PlannedRun, out: Path, exc: Exception) -> str:
-    message = str(exc) if isinstance(exc, LorascopeError) else f"{type(exc).__name__}: {exc}"
-    folder = out / run.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(
-        folder / "error.json",
-        {"time": _now(), "label": run.label, "error": message, "traceback": traceback.format_exc()},
-    )
-    return message
+    error = RunError.of(run.label, exc)
+    StudyFolder(out).run(run.folder).write_error(error)
+    return error.error
 
 
 class Progress:
@@ -146,7 +141,7 @@ class Progress:
         self.kind, self.total, self.echo = kind, len(runs), echo
         done = [run for run in runs if run_status(out / run.folder) == "done"]
         self.finished, self.failed = len(done), 0
-        self.earlier = [read_results(out / run.folder)["train_seconds"] for run in done]
+        self.earlier = [RunFolder(out / run.folder).results().train_seconds for run in done]
         self.timed: list[float] = []
         if done:
             echo(f"{kind}: {len(done)} of {self.total} already done, skipped")
@@ -176,19 +171,19 @@ def sanity_report(study: Study, out: Path) -> list[tuple[bool, str]]:
     settings = study.spec.sanity
     report = []
     for run in study.unique("sanity"):
-        folder = out / run.folder
-        if run_status(folder) != "done":
-            report.append((False, f"{run.label}: did not finish ({run_status(folder)})"))
+        folder = RunFolder(out / run.folder)
+        if folder.status() != "done":
+            report.append((False, f"{run.label}: did not finish ({folder.status()})"))
             continue
-        results = read_results(folder)
+        results = folder.results()
         passed, score = sanity_verdict(results, settings.min_score)
         shown = "undefined" if score is None else f"{score:.3f}"
         relation = "≥" if passed else "<"
         report.append(
             (
                 passed,
-                f"{run.label}: {results['main_metric']} {shown} {relation} {settings.min_score} on "
-                f"{results['train_examples']} training examples after {results['steps']} steps",
+                f"{run.label}: {results.main_metric} {shown} {relation} {settings.min_score} on "
+                f"{results.train_examples} training examples after {results.steps} steps",
             )
         )
     return report
@@ -264,7 +259,7 @@ def run_study(
     if checked:
         echo(f"checked {checked} unfinished run(s): data, model sources, module names")
     prepare_folder(study, out)
-    log = StudyLog(out / "study_log.jsonl")
+    log = StudyLog(StudyFolder(out).log)
     outcome = Outcome()
     for kind in phases:
         runs = study.unique(kind)
@@ -275,7 +270,7 @@ def run_study(
                 continue
             if kind != "baseline":
                 progress.start(run)
-            log.write("start", run, resume=(out / run.folder / "checkpoints").is_dir())
+            log.write("start", run, resume=RunFolder(out / run.folder).checkpoints.is_dir())
             started = time.perf_counter()
             try:
                 results = _execute(run, out, callbacks if kind != "baseline" else None)
@@ -294,7 +289,7 @@ def run_study(
             log.write("done", run, seconds=round(seconds, 3))
             outcome.ran.append(run.id)
             if kind != "baseline":
-                echo(f"  done in {_duration(seconds)}: {format_metrics(results['metrics'])}")
+                echo(f"  done in {_duration(seconds)}: {format_metrics(results.metrics)}")
         scored = progress.finished - len(progress.earlier)
         if kind == "baseline" and scored:
             echo(f"baselines: {scored} ({', '.join(study.spec.baselines)}) scored on the evaluation sets")
@@ -318,8 +313,9 @@ def drift_stage(study: Study, out: Path, echo: Callable[[str], None] = print) ->
     echo(
         f"drift: {len(runs)} runs against the base model" + (", with intruder dimensions" if settings.intruders else "")
     )
-    rows = analyze_runs(runs, out / BASE_CACHE, settings.intruders)
-    done = report(rows, out / "drift", settings.reference)
+    study_folder = StudyFolder(out)
+    rows = analyze_runs(runs, study_folder.base_cache, settings.intruders)
+    done = report(rows, study_folder.drift, settings.reference)
     for line in done.lines:
         echo(f"  {line}")
     echo(f"drift: table {done.table}, figures in {done.table.parent}")

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from lorascope.config import RunConfig, _Strict, parse_config
+from lorascope.records import RunResults
 
 
 class SanityConfig(_Strict):
@@ -43,7 +44,7 @@ def sanity_config(cfg: RunConfig, sanity: SanityConfig) -> RunConfig:
     return parse_config(raw, source="sanity check")
 
 
-def sanity_verdict(results: dict, min_score: float) -> tuple[bool, float | None]:
+def sanity_verdict(results: RunResults, min_score: float) -> tuple[bool, float | None]:
     """(passed, score): the main metric on the training subset against ``min_score``."""
-    score = results["metrics"].get(results["main_metric"])
+    score = results.main_score
     return score is not None and score >= min_score, score

@@ -21,16 +21,17 @@ from pydantic_core import PydanticCustomError
 
 from lorascope.config import (
     RunConfig,
-    _format_error,
     _Strict,
     apply_overrides,
     is_config_key,
     parse_config,
     read_yaml,
     set_key,
+    validation_problems,
 )
 from lorascope.errors import LorascopeError
 from lorascope.registry import names_of, one_of
+from lorascope.serving.workload import MODES as SERVING_MODES
 from lorascope.stats.hypotheses import HypothesesConfig, check_variants
 from lorascope.studies.sanity import SanityConfig, sanity_config
 from lorascope.tuning.config import TuneConfig
@@ -282,7 +283,7 @@ def _study(
     try:
         spec = StudyConfig.model_validate(raw)
     except ValidationError as exc:
-        raise LorascopeError("\n".join(f"{path}: {_format_error(e)}" for e in exc.errors())) from None
+        raise LorascopeError("\n".join(validation_problems(exc, str(path)))) from None
     if isinstance(spec.base, Path):
         base_path = spec.base if spec.base.is_absolute() else path.parent / spec.base
         base = read_yaml(base_path)
@@ -290,7 +291,8 @@ def _study(
     else:
         base, source = spec.base, str(path)
     runs = expand(spec, base, source, tuned)
-    check_variants(spec.hypotheses, {method_label(dict(r.group)) for r in runs if r.kind == "run"}, str(path))
+    variants = {method_label(dict(r.group)) for r in runs if r.kind == "run"}
+    check_variants(spec.hypotheses, variants, str(path), SERVING_MODES)
     return Study(name or spec.name or path.stem, spec, raw | {"base": base}, runs, path, tuned)
 
 

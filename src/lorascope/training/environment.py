@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from lorascope import __version__
+from lorascope.records import Environment
 
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "tokenizers", "safetensors", "numpy", "scipy", "pydantic")
 
@@ -43,14 +44,11 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def environment(seed: int, precision: str) -> dict[str, object]:
-    return {
-        "seed": seed,
-        "device": device_name(),
-        "precision": precision,
-        "platform": platform.platform(),
-        "versions": library_versions(),
-    }
+def environment(seed: int, precision: str) -> Environment:
+    """What a run or benchmark runs on: seed, device, precision, platform and library versions."""
+    return Environment(
+        seed=seed, device=device_name(), precision=precision, platform=platform.platform(), versions=library_versions()
+    )
 
 
 PROC_STATUS = Path("/proc/self/status")

@@ -36,16 +36,17 @@ from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from lorascope.analysis.probes import BaseCache, DriftSnapshots, base_key, probe_batches
-from lorascope.config import RunConfig, load_config
+from lorascope.config import RunConfig
 from lorascope.data.tasks import TaskData, load_task_data
 from lorascope.errors import LorascopeError
-from lorascope.io import json_safe, write_json, write_predictions
+from lorascope.io import json_safe, write_predictions
 from lorascope.methods.base import MethodContext
 from lorascope.methods.lora import resolve_targets
 from lorascope.methods.unfreeze import ScheduledUnfreeze, check_unfreeze_modules, scheduled_parameters
 from lorascope.models.loading import count_parameters, load_model, load_model_config, load_tokenizer, skeleton
 from lorascope.ranks.rank_config import FILE_NAME, RankConfig, check_layers, read_rank_config, write_rank_config
 from lorascope.ranks.strategies import allocate_ranks
+from lorascope.records import Environment, RunFolder, RunResults
 from lorascope.registry import method_spec
 from lorascope.training.callbacks import JsonlLog, QuietProgress, TimeLimit, TrainClock, truncate_log
 from lorascope.training.environment import choose_precision, environment, peak_memory_mb, reset_peak_memory
@@ -82,21 +83,22 @@ def preflight(cfg: RunConfig) -> Preflight:
     return Preflight(data, config, targets, unfreeze, ranks)
 
 
-def _check_out_dir(out: Path, cfg: RunConfig, resume: bool) -> str | None:
+def _check_out_dir(folder: RunFolder, cfg: RunConfig, resume: bool) -> str | None:
     """The checkpoint to resume from, after refusing to mix runs in one folder."""
-    if (out / "results.json").exists():
+    out = folder.path
+    if folder.results_path.exists():
         raise LorascopeError(f"--out {out}: already holds a completed run (results.json); choose another folder")
-    checkpoints = out / "checkpoints"
+    checkpoints = folder.checkpoints
     last = _last_complete_checkpoint(checkpoints)
     if last and not resume:
         raise LorascopeError(
             f"--out {out}: holds checkpoints of an unfinished run; pass --resume or choose another folder"
         )
-    if resume and (out / "config.yaml").exists():
-        saved = load_config(out / "config.yaml")
+    if resume and folder.has_config():
+        saved = folder.config()
         if saved != cfg:
             diff = _differing_keys(cfg.model_dump(mode="json"), saved.model_dump(mode="json"))
-            raise LorascopeError(f"--resume: config differs from {out / 'config.yaml'} in: {', '.join(diff)}")
+            raise LorascopeError(f"--resume: config differs from {folder.config_path} in: {', '.join(diff)}")
     if resume and not last:
         print(f"note: no checkpoint in {checkpoints}; starting from the beginning", file=sys.stderr)
     return last if resume else None
@@ -123,12 +125,12 @@ def _differing_keys(new: dict, old: dict, prefix: str = "") -> list[str]:
     return sorted(keys)
 
 
-def _training_arguments(cfg: RunConfig, out: Path, precision: str, main_metric: str) -> TrainingArguments:
+def _training_arguments(cfg: RunConfig, output_dir: Path, precision: str, main_metric: str) -> TrainingArguments:
     t = cfg.train
     steps = t.eval_strategy == "steps"
     checkpoints = method_spec(cfg.method).checkpoints  # else the final model is the one reported
     return TrainingArguments(
-        output_dir=str(out / "checkpoints"),
+        output_dir=str(output_dir),
         num_train_epochs=t.epochs,
         max_steps=t.max_steps or -1,
         learning_rate=t.learning_rate,
@@ -161,24 +163,24 @@ def _training_arguments(cfg: RunConfig, out: Path, precision: str, main_metric: 
     )
 
 
-def _results(cfg: RunConfig, checked: Preflight, metrics: dict[str, float], **fields) -> dict:
+def _results(cfg: RunConfig, checked: Preflight, env: Environment, metrics: dict[str, float], **fields) -> RunResults:
     task = checked.data.task
-    return {
-        "task": cfg.task,
-        "model": cfg.model,
-        "method": cfg.method,
-        "seed": cfg.seed,
-        "metrics": json_safe(metrics),
-        "main_metric": task.main_metric,
+    return RunResults(
+        **env.model_dump(exclude={"schema_version"}),
+        task=cfg.task,
+        model=cfg.model,
+        method=cfg.method,
+        metrics=json_safe(metrics),
+        main_metric=task.main_metric,
         **fields,
-        "lora_targets": checked.lora_targets,
-        "label_names": list(task.label_names) if task.label_names else None,
-        "train_examples": len(checked.data.train),
-        "eval_examples": len(checked.data.eval),
-    }
+        lora_targets=checked.lora_targets,
+        label_names=list(task.label_names) if task.label_names else None,
+        train_examples=len(checked.data.train),
+        eval_examples=len(checked.data.eval),
+    )
 
 
-def _run_baseline(cfg: RunConfig, out: Path, checked: Preflight, env: dict) -> dict:
+def _run_baseline(cfg: RunConfig, folder: RunFolder, checked: Preflight, env: Environment) -> RunResults:
     """Score predictions drawn from the training labels alone (``method: majority`` or ``random``)."""
     task, data = checked.data.task, checked.data
     started = time.perf_counter()
@@ -186,10 +188,11 @@ def _run_baseline(cfg: RunConfig, out: Path, checked: Preflight, env: dict) -> d
     hooks = method_spec(cfg.method).behaviour()
     predictions = hooks.predict(cfg, train_labels, len(data.eval), task.regression)
     metrics = task.score(predictions, np.array([r["label"] for r in data.eval]))
-    write_predictions(out / "eval_predictions.jsonl", data.eval, predictions)
+    write_predictions(folder.predictions, data.eval, predictions)
     results = _results(
         cfg,
         checked,
+        env,
         metrics,
         best_checkpoint=None,
         trainable_params=0,
@@ -203,27 +206,27 @@ def _run_baseline(cfg: RunConfig, out: Path, checked: Preflight, env: dict) -> d
         artifact=None,
         resumed_from=None,
     )
-    write_json(out / "results.json", results | env)
-    return results | env
+    folder.write_results(results)
+    return results
 
 
-def _rank_config(cfg: RunConfig, out: Path, checked: Preflight) -> RankConfig | None:
+def _rank_config(cfg: RunConfig, folder: RunFolder, checked: Preflight) -> RankConfig | None:
     """The per-layer ranks of a LoRA run: its ``lora.rank_config`` (copied into the run folder for
     the record), or the ranks its ``lora.strategy`` allocates into ``out/ranks``; None for rank ``lora.r``."""
     if not method_spec(cfg.method).allocates_ranks:
         return None
     if checked.rank_config is not None:
-        write_rank_config(checked.rank_config, out / FILE_NAME)
+        write_rank_config(checked.rank_config, folder / FILE_NAME)
         return checked.rank_config
     if cfg.lora.strategy == "uniform":
         return None
     targets = checked.lora_targets or []
     return read_rank_config(
-        allocate_ranks(cfg, out / "ranks", checked.data, targets, checked.model_config, brief_finetune)
+        allocate_ranks(cfg, folder.ranks, checked.data, targets, checked.model_config, brief_finetune)
     )
 
 
-def brief_finetune(cfg: RunConfig, out: Path, max_seconds: float | None) -> dict:
+def brief_finetune(cfg: RunConfig, out: Path, max_seconds: float | None) -> RunResults:
     """The brief full fine-tune of rank allocation (svd-energy): an ordinary run, resumed where it
     stopped, cut short after ``max_seconds``."""
     return run_training(cfg, out, resume=True, callbacks=[TimeLimit(max_seconds)] if max_seconds else [])
@@ -239,12 +242,12 @@ def starting_model(cfg: RunConfig, model_config: PretrainedConfig, head: str) ->
 
 def run_training(
     cfg: RunConfig,
-    out: Path,
+    out: Path | RunFolder,
     resume: bool = False,
     callbacks: list[TrainerCallback] | None = None,
     checked: Preflight | None = None,
     base_cache: Path | None = None,
-) -> dict:
+) -> RunResults:
     """Train and evaluate per ``cfg`` into ``out``.
 
     Args:
@@ -257,33 +260,50 @@ def run_training(
             same model and probe set; the snapshot is read from it, or added to it.
 
     Returns:
-        What ``results.json`` holds: metrics, parameters, time, memory and the environment.
+        The ``results.json`` record: metrics, parameters, time, memory and the environment.
     """
-    out = Path(out)
+    folder = out if isinstance(out, RunFolder) else RunFolder(out)
     checked = checked or preflight(cfg)
-    resume_from = _check_out_dir(out, cfg, resume)
-    out.mkdir(parents=True, exist_ok=True)
+    resume_from = _check_out_dir(folder, cfg, resume)
     spec = method_spec(cfg.method)
-    hooks = spec.behaviour()
-    baseline = spec.kind == "baseline"
-    precision = "fp32" if baseline else choose_precision(cfg.train.precision)
-    (out / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+    precision = "fp32" if spec.kind == "baseline" else choose_precision(cfg.train.precision)
+    folder.write_config(cfg)
     env = environment(cfg.seed, precision)
-    write_json(out / "environment.json", env)
-    if baseline:
-        return _run_baseline(cfg, out, checked, env)
-    log_path = out / "train_log.jsonl"
+    folder.write_environment(env)
+    if spec.kind == "baseline":
+        return _run_baseline(cfg, folder, checked, env)
     if resume_from:
-        truncate_log(log_path, int(Path(resume_from).name.split("-")[-1]))
+        truncate_log(folder.train_log, int(Path(resume_from).name.split("-")[-1]))
     else:
-        log_path.unlink(missing_ok=True)
+        folder.train_log.unlink(missing_ok=True)
+    trainer, tokenizer, eval_set, snapshots = _trainer(
+        cfg, folder, checked, precision, resume_from, callbacks, base_cache
+    )
+    reset_peak_memory()
+    trainer.train(resume_from_checkpoint=resume_from)
+    if snapshots is not None:
+        snapshots.take(trainer.model, None)
+    return _finish(cfg, folder, checked, env, trainer, tokenizer, eval_set, resume_from)
 
+
+def _trainer(
+    cfg: RunConfig,
+    folder: RunFolder,
+    checked: Preflight,
+    precision: str,
+    resume_from: str | None,
+    callbacks: list[TrainerCallback] | None,
+    base_cache: Path | None,
+) -> tuple[LorascopeTrainer, object, object, DriftSnapshots | None]:
+    """The Trainer of a run: the starting model wrapped by its method, the callbacks, the encoded data,
+    and the drift snapshots when ``drift.enabled``."""
+    hooks = method_spec(cfg.method).behaviour()
     task, data = checked.data.task, checked.data
-    ranks = _rank_config(cfg, out, checked)
+    ranks = _rank_config(cfg, folder, checked)
     model, tokenizer = starting_model(cfg, checked.model_config, task.head)
     context = MethodContext(cfg, task.head, checked.lora_targets, checked.unfreeze_modules, ranks, len(data.train))
     model, method_callbacks = hooks.prepare(model, context)
-    extra: list[TrainerCallback] = [JsonlLog(log_path), TrainClock(), *method_callbacks]
+    extra: list[TrainerCallback] = [JsonlLog(folder.train_log), TrainClock(), *method_callbacks]
     scheduled = {}
     if checked.unfreeze_modules:
         scheduled = scheduled_parameters(model, checked.unfreeze_modules)
@@ -298,7 +318,7 @@ def run_training(
     eval_set = task.encode(data.eval, tokenizer, max_length)
     trainer = LorascopeTrainer(
         model=model,
-        args=_training_arguments(cfg, out, precision, task.main_metric),
+        args=_training_arguments(cfg, folder.checkpoints, precision, task.main_metric),
         train_dataset=train_set,
         eval_dataset=eval_set,
         data_collator=DataCollatorWithPadding(tokenizer),
@@ -314,47 +334,56 @@ def run_training(
     if cfg.drift.enabled:
         drift = cfg.drift
         batches = probe_batches(cfg, data, tokenizer)
-        snapshots = DriftSnapshots(out / "drift", batches, drift.pooling, drift.every_steps, drift.max_tokens)
+        snapshots = DriftSnapshots(folder.drift, batches, drift.pooling, drift.every_steps, drift.max_tokens)
         if not resume_from:  # the model as it starts is the base: LoRA's ΔW is 0 here
             snapshots.take_base(trainer.model, base_key(cfg, data), BaseCache(base_cache) if base_cache else None)
         trainer.add_callback(snapshots)
-    reset_peak_memory()
-    trainer.train(resume_from_checkpoint=resume_from)
-    if snapshots is not None:
-        snapshots.take(trainer.model, None)
-    clock = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TrainClock))  # restored on resume
-    train_seconds = clock.seconds()
+    return trainer, tokenizer, eval_set, snapshots
 
+
+def _finish(
+    cfg: RunConfig,
+    folder: RunFolder,
+    checked: Preflight,
+    env: Environment,
+    trainer: LorascopeTrainer,
+    tokenizer: object,
+    eval_set: object,
+    resume_from: str | None,
+) -> RunResults:
+    """Evaluate the trained model, save its artifact and write ``results.json`` (the run is done from then on)."""
+    spec = method_spec(cfg.method)
+    hooks = spec.behaviour()
+    task, data = checked.data.task, checked.data
+    clock = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TrainClock))  # restored on resume
     predictions = task.decode(trainer.predict(eval_set).predictions)
     metrics = task.score(predictions, np.array([r["label"] for r in data.eval]))
-    write_predictions(out / "eval_predictions.jsonl", data.eval, predictions)
+    write_predictions(folder.predictions, data.eval, predictions)
 
-    artifact = out / (spec.artifact or "model")
+    artifact = folder / (spec.artifact or "model")
     if cfg.train.save_model:
         trainer.model.save_pretrained(artifact, safe_serialization=True)
-        tokenizer.save_pretrained(artifact)
+        tokenizer.save_pretrained(artifact)  # type: ignore[attr-defined]
     trainable, total = count_parameters(trainer.model)
     best = trainer.state.best_model_checkpoint
-    results = (
-        _results(
-            cfg,
-            checked,
-            metrics,
-            best_checkpoint=Path(best).name if best else None,
-            trainable_params=trainable,
-            total_params=total,
-            lora_params=hooks.adapter_parameters(trainer.model),
-            rank_strategy=hooks.rank_strategy(cfg),
-            steps=trainer.state.global_step,
-            epochs=trainer.state.epoch,
-            train_seconds=round(train_seconds, 3),
-            peak_memory_mb=round(peak_memory_mb(), 1),
-            artifact=artifact.name if cfg.train.save_model else None,
-            resumed_from=Path(resume_from).name if resume_from else None,
-        )
-        | env
+    results = _results(
+        cfg,
+        checked,
+        env,
+        metrics,
+        best_checkpoint=Path(best).name if best else None,
+        trainable_params=trainable,
+        total_params=total,
+        lora_params=hooks.adapter_parameters(trainer.model),
+        rank_strategy=hooks.rank_strategy(cfg),
+        steps=trainer.state.global_step,
+        epochs=trainer.state.epoch,
+        train_seconds=round(clock.seconds(), 3),
+        peak_memory_mb=round(peak_memory_mb(), 1),
+        artifact=artifact.name if cfg.train.save_model else None,
+        resumed_from=Path(resume_from).name if resume_from else None,
     )
-    write_json(out / "results.json", results)  # the run counts as done from here on
+    folder.write_results(results)  # the run counts as done from here on
     if not cfg.train.keep_checkpoints:
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        shutil.rmtree(folder.checkpoints, ignore_errors=True)
     return results

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,24 +28,21 @@ from optuna.trial import TrialState  # noqa: E402
 
 from lorascope.config import read_yaml  # noqa: E402
 from lorascope.errors import LorascopeError  # noqa: E402
-from lorascope.io import short_value, write_csv, write_json  # noqa: E402
+from lorascope.io import short_value, write_csv  # noqa: E402
 from lorascope.plotting import save_figure  # noqa: E402
+from lorascope.records import RunFolder, SearchSummary, StudyFolder, TrialCounts, TuningSummary  # noqa: E402
 from lorascope.studies.spec import Study, retune  # noqa: E402
-from lorascope.tuning.search import ERROR, Counts, Search  # noqa: E402
+from lorascope.tuning.search import Counts, Search  # noqa: E402
 from lorascope.tuning.units import tuning_units  # noqa: E402
-
-BEST = "best.yaml"
-SUMMARY = "summary.json"
 
 
 class NotTuned(LorascopeError):
     """A study with a ``tune:`` section whose searches have not all finished."""
 
 
-def trial_error(folder: Path) -> str | None:
+def trial_error(folder: RunFolder) -> str | None:
     """The first line of a failed trial's error, from its ``error.json``."""
-    path = folder / ERROR
-    return json.loads(path.read_text(encoding="utf-8"))["error"].splitlines()[0] if path.is_file() else None
+    return folder.error().first_line if folder.status() == "failed" else None
 
 
 def trial_rows(trials: list[optuna.trial.FrozenTrial], folder: Path) -> list[dict[str, Any]]:
@@ -67,13 +63,18 @@ def trial_rows(trials: list[optuna.trial.FrozenTrial], folder: Path) -> list[dic
                 "seconds": round(duration, 1) if duration is not None else None,
                 "retry_of": t.user_attrs.get("retry_of"),
                 "folder": run,
-                "error": trial_error(folder / run) if run and t.state == TrialState.FAIL else None,
+                "error": trial_error(RunFolder(folder / run)) if run and t.state == TrialState.FAIL else None,
             }
         )
     return rows
 
 
 def plot_history(trials: list[optuna.trial.FrozenTrial], label: str, metric: str, path: Path) -> Path:
+    """``history_figure`` saved as PNG and PDF."""
+    return save_figure(history_figure(trials, label, metric), path)
+
+
+def history_figure(trials: list[optuna.trial.FrozenTrial], label: str, metric: str) -> plt.Figure:
     """Each trial's value (pruned trials at their last report, as ×) and the best so far."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     done = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -95,7 +96,7 @@ def plot_history(trials: list[optuna.trial.FrozenTrial], label: str, metric: str
     ax.set_title(f"Search of {label}")
     ax.grid(alpha=0.3)
     ax.legend()
-    return save_figure(fig, path)
+    return fig
 
 
 def importances(study: optuna.Study) -> dict[str, float]:
@@ -119,45 +120,45 @@ def plot_importance(values: dict[str, float], label: str, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def write_search(search: Search) -> dict[str, Any]:
+def write_search(search: Search) -> SearchSummary:
     """best.yaml (when the budget is met), trials.csv and figures of one search; its summary entry."""
     unit, tune, folder = search.unit, search.tune, search.folder
     folder.mkdir(parents=True, exist_ok=True)
     trials = search.study.get_trials(deepcopy=False)
     counts = Counts.of(trials)
-    write_csv(folder / "trials.csv", trial_rows(trials, folder), ("trial",))
+    write_csv(search.root.trials_table(unit.folder), trial_rows(trials, folder), ("trial",))
     metric = unit.metric
     figures = [plot_history(trials, unit.label, metric, folder / "history.png").name]
     weights = importances(search.study)
     if weights:
         figures.append(plot_importance(weights, unit.label, folder / "importance.png").name)
-    entry: dict[str, Any] = {
-        "label": unit.label,
-        "group": dict(unit.group),
-        "folder": unit.folder,
-        "metric": metric,
-        "space": {key: param.describe() for key, param in unit.space.items()},
-        "fixed": list(unit.fixed),
-        "trials": {"complete": counts.complete, "pruned": counts.pruned, "failed": counts.failed},
-        "importance": {k: round(v, 4) for k, v in weights.items()},
-        "figures": figures,
-        "complete": counts.finished >= tune.trials,
-    }
+    entry = SearchSummary(
+        label=unit.label,
+        group=dict(unit.group),
+        folder=unit.folder,
+        metric=metric,
+        space={key: param.describe() for key, param in unit.space.items()},
+        fixed=list(unit.fixed),
+        trials=TrialCounts(complete=counts.complete, pruned=counts.pruned, failed=counts.failed),
+        importance={k: round(v, 4) for k, v in weights.items()},
+        figures=figures,
+        complete=counts.finished >= tune.trials,
+    )
     if counts.best_trial is not None:
         best = next(t for t in trials if t.number == counts.best_trial)
-        entry |= {"best_value": best.value, "best_trial": best.number, "values": dict(best.params)}
-        entry["at_edge"] = [key for key, value in best.params.items() if unit.space[key].at_edge(value)]
-        if entry["complete"]:
+        entry.best_value, entry.best_trial, entry.values = best.value, best.number, dict(best.params)
+        entry.at_edge = [key for key, value in best.params.items() if unit.space[key].at_edge(value)]
+        if entry.complete:
             record = {
                 "row": unit.label,
                 "fingerprint": unit.fingerprint(tune),
                 "objective": {"metric": metric, "on": _objective_split(tune), "value": best.value},
                 "trial": best.number,
-                "trials": entry["trials"],
+                "trials": entry.trials.model_dump(),
                 "values": dict(best.params),
             }
             text = "# Chosen by `lorascope tune`; `lorascope study` trains the final phase with `values`.\n"
-            (folder / BEST).write_text(text + yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
+            search.root.best(unit.folder).write_text(text + yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
     return entry
 
 
@@ -168,20 +169,19 @@ def _objective_split(tune) -> str:
     return f"a stratified holdout of the training examples ({share})"
 
 
-def write_tuning_outputs(study: Study, searches: list[Search], out: Path) -> Path:
-    """Every search's files and ``tune/summary.json``; returns the summary's path."""
+def write_tuning_outputs(study: Study, searches: list[Search], out: Path) -> TuningSummary:
+    """Every search's files and ``tune/summary.json``; returns the summary."""
     tune = study.spec.tune
-    summary = {
-        "study": study.name,
-        "optuna": optuna.__version__,
-        "storage": searches[0].store.where if searches else None,
-        "objective": _objective_split(tune),
-        "settings": tune.model_dump(mode="json", exclude={"spaces", "storage"}),
-        "searches": [write_search(search) for search in searches],
-    }
-    path = Path(out) / "tune" / SUMMARY
-    write_json(path, summary)
-    return path
+    summary = TuningSummary(
+        study=study.name,
+        optuna=optuna.__version__,
+        storage=searches[0].store.where if searches else None,
+        objective=_objective_split(tune),
+        settings=tune.model_dump(mode="json", exclude={"spaces", "storage"}),
+        searches=[write_search(search) for search in searches],
+    )
+    StudyFolder(out).tune.write_summary(summary)
+    return summary
 
 
 def read_tuned(study: Study, out: Path) -> dict[tuple, dict[str, Any]]:
@@ -190,7 +190,7 @@ def read_tuned(study: Study, out: Path) -> dict[tuple, dict[str, Any]]:
     tune = study.spec.tune
     tuned, missing = {}, []
     for unit in tuning_units(study):
-        path = Path(out) / "tune" / unit.folder / BEST
+        path = StudyFolder(out).tune.best(unit.folder)
         if not path.is_file():
             missing.append(unit.label)
             continue
@@ -217,24 +217,22 @@ def apply_tuning(study: Study, out: Path) -> Study:
     return retune(study, read_tuned(study, out))
 
 
-def format_tuning(summary_path: Path) -> str:
+def format_tuning(summary: TuningSummary) -> str:
     """The searches of a summary.json as console lines: counts, best value, chosen values."""
-    summary = json.loads(Path(summary_path).read_text(encoding="utf-8"))
-    lines = [f"{summary['study']}: hyperparameter search, objective on {summary['objective']}"]
-    for search in summary["searches"]:
-        counts = search["trials"]
-        state = "" if search["complete"] else "  (budget not met)"
+    lines = [f"{summary.study}: hyperparameter search, objective on {summary.objective}"]
+    for search in summary.searches:
+        counts = search.trials
+        state = "" if search.complete else "  (budget not met)"
         best = (
-            f"best {search['metric']} {search['best_value']:.4f} (trial {search['best_trial']})"
-            if search.get("values")
+            f"best {search.metric} {search.best_value:.4f} (trial {search.best_trial})"
+            if search.values and search.best_value is not None
             else "no complete trial"
         )
         lines.append(
-            f"  {search['label']}: {counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} "
-            f"failed; {best}{state}"
+            f"  {search.label}: {counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed; {best}{state}"
         )
-        if search.get("values"):
-            lines.append("      " + ", ".join(f"{k}={short_value(v)}" for k, v in search["values"].items()))
-        for key in search.get("at_edge", []):
-            lines.append(f"      note: {key} is at the edge of {search['space'][key]}; the best may lie outside it")
+        if search.values:
+            lines.append("      " + ", ".join(f"{k}={short_value(v)}" for k, v in search.values.items()))
+        for key in search.at_edge:
+            lines.append(f"      note: {key} is at the edge of {search.space[key]}; the best may lie outside it")
     return "\n".join(lines)

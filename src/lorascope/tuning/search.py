@@ -13,7 +13,6 @@ import math
 import shutil
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from optuna.trial import TrialState
 from transformers import TrainerCallback
 
 from lorascope.errors import LorascopeError
-from lorascope.io import write_json
+from lorascope.records import RunError, StudyFolder, TuneFolder
 from lorascope.studies.spec import Study
 from lorascope.training.run import run_training
 from lorascope.tuning.config import TuneConfig
@@ -32,7 +31,6 @@ from lorascope.tuning.units import Unit, tuning_units
 
 OPEN = (TrialState.RUNNING, TrialState.WAITING)
 POLL_SECONDS = 2.0
-ERROR = "error.json"
 
 
 class ReportEvaluations(TrainerCallback):
@@ -54,10 +52,11 @@ class ReportEvaluations(TrainerCallback):
         return control
 
 
-def objective_value(metrics: dict[str, float], metric: str) -> float:
-    """The trial's value: an undefined correlation (constant predictions) counts as 0, as in checkpoint choice."""
-    value = float(metrics[metric])
-    return 0.0 if math.isnan(value) else value
+def objective_value(metrics: dict[str, float | None], metric: str) -> float:
+    """The trial's value: an undefined correlation (constant predictions; NaN, or null in results.json)
+    counts as 0, as in checkpoint choice."""
+    value = metrics[metric]
+    return 0.0 if value is None or math.isnan(value) else float(value)
 
 
 @dataclass
@@ -92,7 +91,7 @@ class Search:
     unit: Unit
     tune: TuneConfig
     store: TrialStore
-    folder: Path
+    root: TuneFolder
     study: optuna.Study = field(init=False)
     worker: int = field(init=False)
 
@@ -137,6 +136,11 @@ class Search:
             study_name=self.unit.folder, storage=self.store.storage, sampler=sampler, pruner=pruner
         )
 
+    @property
+    def folder(self) -> Path:
+        """This search's folder: best.yaml, trials.csv, figures, trials/."""
+        return self.root.search(self.unit.folder)
+
     def counts(self) -> Counts:
         return Counts.of(self.study.get_trials(deepcopy=False))
 
@@ -179,8 +183,8 @@ class Search:
     def run(self, trial: optuna.Trial) -> tuple[TrialState, str]:
         """Train one trial and tell Optuna how it ended; (state, a short description)."""
         unit, tune = self.unit, self.tune
-        folder = self.folder / "trials" / f"trial-{trial.number:04d}"
-        trial.set_user_attr("folder", str(folder.relative_to(self.folder)))
+        folder = self.root.trial(unit.folder, trial.number)
+        trial.set_user_attr("folder", str(folder.path.relative_to(self.folder)))
         try:
             params = {key: param.suggest(trial, key) for key, param in unit.space.items()}
             cfg = unit.trial_config(params, tune, f"tune {unit.label} trial {trial.number}")
@@ -193,21 +197,20 @@ class Search:
             raise
         except optuna.TrialPruned as pruned:
             print(file=sys.stderr)  # end the line of the training progress bar, left open by the stop
-            shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+            shutil.rmtree(folder.checkpoints, ignore_errors=True)
             self.study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
             return TrialState.PRUNED, str(pruned)
         except Exception as exc:  # noqa: BLE001 — recorded in the trial folder; the search goes on
-            message = str(exc) if isinstance(exc, LorascopeError) else f"{type(exc).__name__}: {exc}"
-            folder.mkdir(parents=True, exist_ok=True)
-            write_json(folder / ERROR, {"trial": trial.number, "error": message, "traceback": traceback.format_exc()})
+            error = RunError.of(f"trial {trial.number}", exc)
+            folder.write_error(error)
             with self.store.lock():
                 self._fail(trial.number)
-            return TrialState.FAIL, message.splitlines()[0]
+            return TrialState.FAIL, error.first_line
         finally:
             gc.collect()
-        value = objective_value(results["metrics"], results["main_metric"])
+        value = objective_value(results.metrics, results.main_metric)
         self.study.tell(trial, value, skip_if_finished=True)
-        return TrialState.COMPLETE, f"{results['main_metric']} {value:.4f}"
+        return TrialState.COMPLETE, f"{results.main_metric} {value:.4f}"
 
 
 @dataclass
@@ -224,10 +227,10 @@ def run_tuning(study: Study, out: Path, echo: Callable[[str], None] = print) -> 
     ``write_tuning_outputs`` for the results."""
     tune = study.spec.tune
     units = tuning_units(study)
-    folder = Path(out) / "tune"
-    store = open_store(tune.storage, folder)
+    folder = StudyFolder(out).tune
+    store = open_store(tune.storage, folder.journal)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    searches = [Search(unit, tune, store, folder / unit.folder) for unit in units]
+    searches = [Search(unit, tune, store, folder) for unit in units]
     outcome = TuneOutcome(searches=searches)
     echo(f"tune: {len(units)} search(es) × {tune.trials} trials, storage {store.where}")
     pending = list(searches)

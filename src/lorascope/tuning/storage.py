@@ -27,7 +27,6 @@ from lorascope.errors import LorascopeError
 
 LOCK_NAME = "lorascope-tune"
 LOCK_KEY = int.from_bytes(hashlib.sha256(LOCK_NAME.encode()).digest()[:8], "big", signed=True)
-JOURNAL = "journal.log"
 LOCK_SUFFIX = ".budget-lock"  # not ".lock": Optuna's journal lock uses that name
 
 
@@ -77,11 +76,11 @@ def _database_lock(storage: optuna.storages.RDBStorage, backend: str):
     return held
 
 
-def open_store(url: str | None, folder: Path) -> TrialStore:
-    """The journal file ``folder/journal.log`` when ``url`` is None, else the database at ``url``."""
-    folder.mkdir(parents=True, exist_ok=True)
+def open_store(url: str | None, journal: Path) -> TrialStore:
+    """The journal file ``journal`` when ``url`` is None, else the database at ``url``."""
+    journal.parent.mkdir(parents=True, exist_ok=True)
     if url is None:
-        path = folder / JOURNAL
+        path = journal
         backend = optuna.storages.journal.JournalFileBackend(str(path))
         storage = optuna.storages.JournalStorage(backend)
         return TrialStore(storage, str(path), _file_lock(path.with_name(path.name + LOCK_SUFFIX)))

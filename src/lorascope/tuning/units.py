@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from lorascope.config import RunConfig, _format_error, is_config_key, parse_config, set_key
+from lorascope.config import RunConfig, is_config_key, parse_config, set_key, validation_problems
 from lorascope.data.tasks import TASKS
 from lorascope.errors import LorascopeError
 from lorascope.studies.spec import Study, method_label
@@ -81,7 +81,7 @@ def _check_space(name: str, space: dict[str, Param], fixed: set[str], config: Ru
             try:
                 RunConfig.model_validate(raw)
             except ValidationError as exc:
-                problems = "; ".join(_format_error(e) for e in exc.errors())
+                problems = "; ".join(validation_problems(exc))
                 raise LorascopeError(f"{where}: value {value!r} is invalid: {problems}") from None
 
 
