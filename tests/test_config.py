@@ -85,3 +85,22 @@ def test_rules_across_keys_do_not_echo_the_config(tmp_path):
     assert (
         str(info.value) == f"{tmp_path / 'run.yaml'}: train.eval_steps is required when train.eval_strategy is 'steps'"
     )
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model: tiny-bert\nlora:\n  r: 4\ntask: sst2\nlora:\n  r: 8\n")
+    with pytest.raises(
+        LorascopeError, match=r"run.yaml line 5: invalid YAML: duplicate key 'lora' \(first on line 2\)"
+    ):
+        load_config(path)
+    path.write_text("lora:\n  r: 4\n  r: 8\n")  # inside a section too
+    with pytest.raises(LorascopeError, match=r"line 3: invalid YAML: duplicate key 'r'"):
+        load_config(path)
+
+
+def test_a_config_that_is_not_utf8_names_the_file_and_line(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_bytes(b"model: tiny-bert\ntask: s\xfft2\n")
+    with pytest.raises(LorascopeError, match=r"run.yaml line 2: not UTF-8 text \(byte 0xff\)"):
+        load_config(path)

@@ -25,7 +25,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and NaN pass float bounds (inf > 0) and would only fail later, after files are written
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class LoraConfig(_Strict):
@@ -123,7 +124,7 @@ class DriftConfig(_Strict):
     )
     every_steps: int = Field(100, gt=0)
     probe_size: int = Field(256, ge=4, description="Evaluation examples in the probe set (a stratified subset).")
-    probe_seed: int = Field(0, description="Seed of the probe subset, whatever the run's seed.")
+    probe_seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the probe subset, whatever the run's seed.")
     pooling: Literal["mean", "first", "last", "tokens"] = Field(
         "mean", description="Per example: mean over tokens, first (CLS) or last token; or every token."
     )
@@ -162,7 +163,9 @@ class DataConfig(_Strict):
             raise ValueError(f"unknown field(s) {unknown}; fields are {list(FIELDS)}")
         return columns
 
-    sample_seed: int | None = Field(None, description="Seed for the stratified subsets; null uses the run's seed.")
+    sample_seed: int | None = Field(
+        None, ge=0, le=2**32 - 1, description="Seed for the stratified subsets; null uses the run's seed."
+    )
     synthetic_size: int = Field(2000, gt=0, description="Training examples the synthetic task makes.")
     eval_split: Literal["eval", "train", "holdout"] = Field(
         "eval",
@@ -228,7 +231,7 @@ class RunConfig(_Strict):
     drift: DriftConfig = Field(default_factory=DriftConfig)
     unfreeze: UnfreezeConfig = Field(default_factory=UnfreezeConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of everything random in the run (0 to 2³² − 1).")
     trust_remote_code: bool = Field(False, description="Allow model code from the hub (off unless asked).")
 
     @field_validator("task")
@@ -368,6 +371,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise LorascopeError(f"override '{item}': expected key.sub=value")
+        if any(not part for part in key.strip().split(".")):
+            raise LorascopeError(f"override '{item}': '{key.strip()}' has an empty part; keys are like lora.r")
         try:
             value = yaml.safe_load(text) if text else None
         except yaml.YAMLError:
@@ -376,12 +381,39 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (first on line {first[key] + 1})", key_node.start_mark
+                )
+            first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely (no Python objects), refusing duplicate keys."""
+    return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 — a SafeLoader subclass
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping, naming the file and line of any syntax error."""
+    """Read a YAML mapping, naming the file and line of any syntax error or duplicate key."""
     if not path.is_file():
         raise LorascopeError(f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise LorascopeError(f"{path} line {line}: not UTF-8 text (byte {exc.object[exc.start]:#04x})") from None
+    except OSError as exc:
+        raise LorascopeError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

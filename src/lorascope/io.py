@@ -15,8 +15,12 @@ import numpy as np
 def write_atomically(path: Path, text: str) -> Path:
     """Write through a temporary file and a rename, so a kill never leaves half a file."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a kill: no half-written temporary file left behind either
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -52,6 +56,8 @@ def short_value(value: object) -> str:
 
 def write_predictions(path: Path, records: list[dict], predictions: np.ndarray) -> None:
     """One JSON line per evaluation example: id, gold label, prediction."""
-    with path.open("w", encoding="utf-8") as handle:
-        for record, prediction in zip(records, predictions.tolist(), strict=True):
-            handle.write(json.dumps({"id": record["id"], "label": record["label"], "prediction": prediction}) + "\n")
+    lines = (
+        json.dumps({"id": record["id"], "label": record["label"], "prediction": prediction}) + "\n"
+        for record, prediction in zip(records, predictions.tolist(), strict=True)
+    )
+    write_atomically(path, "".join(lines))

@@ -41,7 +41,7 @@ def test_broken_configs_fail_with_one_line(tmp_path, capsys, text, overrides, ex
 
 
 def test_no_traceback_from_the_installed_command(tmp_path):
-    config = write_config(tmp_path, TINY + "train:\n  epochs: -1\n")
+    config = write_config(tmp_path, TINY + "  epochs: -1\n")  # inside TINY's train: section
     proc = subprocess.run(
         [sys.executable, "-m", "lorascope", "validate", str(config)], capture_output=True, text=True, timeout=120
     )
@@ -85,3 +85,12 @@ def test_unknown_flags_are_still_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", str(write_config(tmp_path, TINY)), "--outt", "x"])
     assert "unrecognized arguments: --outt" in capsys.readouterr().err
+
+
+def test_an_out_folder_the_system_refuses_is_one_line_naming_the_path(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("x")
+    out = tmp_path / "a-file" / "run"  # under a file: the system says "Not a directory"
+    code = main(["train", str(write_config(tmp_path, TINY)), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.splitlines() == [f"error: {out}: Not a directory"]
+    assert (tmp_path / "a-file").read_text() == "x"

@@ -77,3 +77,28 @@ def test_numeric_labels_sort_as_numbers_and_regression_bins_follow_the_range(tmp
     cfg = files_config(tmp_path / "r.jsonl", tmp_path / "r.jsonl", "text-regression", max_train_samples=10)
     picked = sorted(r["label"] for r in load_task_data(cfg).train)
     assert [sum(20 * k <= s < 20 * (k + 1) for s in picked) for k in range(5)] == [2, 2, 2, 2, 2]
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-Infinity"])
+def test_a_score_that_is_not_finite_is_refused(tmp_path, bad):
+    lines = ["text,label", "good,1.5", f"bad,{bad}"]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    cfg = files_config(tmp_path / "r.csv", tmp_path / "r.csv", "text-regression")
+    with pytest.raises(
+        LorascopeError, match=rf"label {bad!r} is not a finite number|label {float(bad)!r} is not a finite"
+    ):
+        load_task_data(cfg)
+
+
+def test_csv_line_numbers_count_blank_lines(tmp_path):
+    (tmp_path / "t.csv").write_text("text,label\n\nhello,1\n\n\n,0\n")  # the bad row is on line 6
+    (tmp_path / "d.csv").write_text("text,label\nhi,1\n")
+    with pytest.raises(LorascopeError, match=r"t\.csv line 6: missing column 'text'"):
+        load_task_data(files_config(tmp_path / "t.csv", tmp_path / "d.csv"))
+
+
+def test_a_bad_label_is_named_by_file_and_line(tmp_path):
+    (tmp_path / "t.csv").write_text("text,label\na,0\nb,1\n")
+    (tmp_path / "d.csv").write_text("text,label\nc,1\n\nd,maybe\n")
+    with pytest.raises(LorascopeError, match=r"d\.csv line 4: label 'maybe' is not one of \['0', '1'\]"):
+        load_task_data(files_config(tmp_path / "t.csv", tmp_path / "d.csv"))

@@ -64,3 +64,19 @@ def test_hub_unreachable_offline_suggests_data_dir():
     pytest.importorskip("datasets")
     with pytest.raises(LorascopeError, match="set data_dir to a local GLUE folder"):
         glue.load_hub("rte", "nyu-mll/glue")
+
+
+@pytest.mark.parametrize(
+    "train, message",
+    [
+        (b"sentence\tlabel\n", r"train\.tsv: no examples \(a header at most\)"),
+        (b"sentence\tlabel\ngood\t1\nbad \xe9\t0\n", r"train\.tsv line 3: not UTF-8 text \(byte 0xe9\)"),
+    ],
+)
+def test_a_tsv_without_examples_or_not_utf8_names_the_file(tmp_path, train, message):
+    folder = tmp_path / "SST-2"
+    folder.mkdir()
+    (folder / "train.tsv").write_bytes(train)
+    (folder / "dev.tsv").write_text("sentence\tlabel\nok\t1\n")
+    with pytest.raises(LorascopeError, match=message):
+        glue.load_local("sst2", tmp_path, regression=False)

@@ -74,3 +74,26 @@ def test_checkpoint_dtype_and_head_size_do_not_leak_into_training(tmp_path):
     torch.testing.assert_close(  # the body keeps its pretrained weights
         loaded.bert.embeddings.word_embeddings.weight, model.bert.embeddings.word_embeddings.weight.float()
     )
+
+
+def test_a_broken_local_folder_is_named_as_such_not_as_an_unreachable_hub(tmp_path):
+    tokenizer = load_tokenizer("tiny-bert")
+    model = load_model("tiny-bert", load_model_config("tiny-bert", 2), tokenizer)
+    model.config.save_pretrained(tmp_path / "no-weights")  # a config, but no weights
+    tokenizer.save_pretrained(tmp_path / "no-weights")
+    folder = str(tmp_path / "no-weights")
+    with pytest.raises(LorascopeError, match=r"model: folder .*no-weights cannot be loaded: .*model\.safetensors"):
+        load_model(folder, load_model_config(folder, 2), load_tokenizer(folder))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text('{"model_type": "bert", ')
+    with pytest.raises(LorascopeError, match=r"model: folder .*broken cannot be loaded: .*not a valid JSON file"):
+        load_model_config(str(tmp_path / "broken"), 2)
+
+
+def test_trust_remote_code_says_so_before_any_code_runs(tmp_path, capsys):
+    (tmp_path / "config.json").write_text('{"model_type": "bert", ')
+    with pytest.raises(LorascopeError):
+        load_model_config(str(tmp_path), 2, trust_remote_code=True)
+    assert "note: trust_remote_code is true: Python code that comes with" in capsys.readouterr().err
+    load_model_config("tiny-bert", 2)
+    assert capsys.readouterr().err == ""  # off by default, and silent

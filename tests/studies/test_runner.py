@@ -1,6 +1,8 @@
+import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -10,6 +12,7 @@ import pytest
 from transformers import TrainerCallback
 
 from lorascope.errors import LorascopeError
+from lorascope.records import RunFolder, StudyFolder
 from lorascope.studies import load_study, run_study
 from lorascope.studies.runner import run_status
 from tests.studies.conftest import study_raw, write_study
@@ -184,3 +187,49 @@ def test_a_foreign_folder_is_refused(tmp_path, mini_glue):
     study = load_study(write_study(tmp_path / "s.yaml", study_raw(mini_glue)))
     with pytest.raises(LorascopeError, match="not empty and not a study folder"):
         run_study(study, tmp_path)
+
+
+@pytest.mark.slow  # the second study is a fresh interpreter (about 10 s)
+def test_a_second_study_on_a_running_folder_is_refused_with_one_line(tmp_path, mini_glue):
+    study_file = write_study(tmp_path / "study.yaml", study_raw(mini_glue))
+    out = tmp_path / "out"
+    with StudyFolder(out).lock("lorascope study"):  # what the first process holds while it runs
+        second = subprocess.run(
+            [sys.executable, "-m", "lorascope", "study", str(study_file), "--out", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert second.returncode == 2
+        assert second.stderr.strip().splitlines() == [
+            f"error: {out}: lorascope study (pid {os.getpid()} on {socket.gethostname()}) is writing here; "
+            "wait for it to finish, or choose another folder"
+        ]
+        assert [p.name for p in out.iterdir()] == [".lock"]  # the second wrote nothing
+    assert not out.exists()  # nothing left behind once the first is done
+
+
+class DiskFull(InterruptNthRun):
+    """The disk fills up in the ``nth`` run, as a checkpoint is saved."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.runs == self.nth:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(args.output_dir))
+
+
+def test_a_full_disk_fails_the_run_and_its_record_but_not_the_study(tmp_path, mini_glue, monkeypatch):
+    raw = study_raw(mini_glue, grid={"task": ["sst2"], "seed": [0]}, baselines=[])
+    study = load_study(write_study(tmp_path / "study.yaml", raw))
+    full, lora = study.of_kind("run")
+
+    def full_disk(self, error):  # the record of the failure cannot be written either
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.error_path))
+
+    monkeypatch.setattr(RunFolder, "write_error", full_disk)
+    lines = []
+    outcome = run_study(study, tmp_path / "out", callbacks=[DiskFull(1, 0)], echo=lines.append)
+    assert outcome.ran == [lora.id] and list(outcome.failed) == [full.label]
+    message = outcome.failed[full.label]
+    assert message.startswith("OSError: [Errno 28] No space left on device")
+    assert "its error.json could not be written: " in message and "error.json: No space left on device" in message
+    assert not list((tmp_path / "out").rglob("*.tmp"))  # no half-written file

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -140,3 +141,24 @@ def test_nested_axes_are_dotted_axes(tmp_path, mini_glue):
     b = load_study(write_study(tmp_path / "b.yaml", dotted))
     assert [r.id for r in a.runs] == [r.id for r in b.runs]
     assert [r.config.lora.r for r in a.of_kind("run")] == [2, 4]
+
+
+@pytest.mark.parametrize("name", ["../outside", "/tmp/abs", "a/b", "..", "two words"])
+def test_a_study_name_that_is_not_one_folder_is_refused(tmp_path, mini_glue, name):
+    path = write_study(tmp_path / "s.yaml", study_raw(mini_glue) | {"name": name})
+    with pytest.raises(LorascopeError, match=rf"s.yaml: name: '{re.escape(name)}' is not a folder name"):
+        load_study(path)
+
+
+def test_two_variants_of_one_name_are_refused_not_merged(tmp_path, mini_glue):
+    text = write_study(tmp_path / "s.yaml", study_raw(mini_glue)).read_text()
+    text = text.replace("methods:\n", "methods:\n  full:\n    method: lora\n", 1)  # a second 'full'
+    (tmp_path / "s.yaml").write_text(text)
+    with pytest.raises(LorascopeError, match=r"s.yaml line \d+: invalid YAML: duplicate key 'full'"):
+        load_study(tmp_path / "s.yaml")
+
+
+def test_a_sanity_score_no_metric_can_reach_is_refused(tmp_path, mini_glue):
+    path = write_study(tmp_path / "s.yaml", study_raw(mini_glue) | {"sanity": {"mode": "warn", "min_score": 1.5}})
+    with pytest.raises(LorascopeError, match=r"s.yaml: sanity.min_score: Input should be less than or equal to 1"):
+        load_study(path)

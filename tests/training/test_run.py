@@ -1,4 +1,5 @@
 import json
+import re
 import time
 
 import numpy as np
@@ -116,6 +117,59 @@ def test_resume_skips_a_checkpoint_cut_short_by_a_kill(tmp_path):
     assert results.resumed_from == "checkpoint-5"
 
 
+@pytest.mark.slow  # six short trainings (about 40 s)
+@pytest.mark.parametrize("tear", ["empty trainer state", "truncated weights", "truncated optimizer"])
+def test_resume_falls_back_past_a_torn_checkpoint_and_a_torn_log_line(tmp_path, tear):
+    cfg = config(train__eval_strategy="steps", train__eval_steps=5, train__max_steps=15)
+    straight = run_training(cfg, tmp_path / "straight")
+    with pytest.raises(KeyboardInterrupt):
+        run_training(cfg, tmp_path / "torn", callbacks=[Interrupt(12)])
+    newest = tmp_path / "torn" / "checkpoints" / "checkpoint-10"
+    path = {
+        "empty trainer state": newest / "trainer_state.json",
+        "truncated weights": newest / "adapter_model.safetensors",
+        "truncated optimizer": newest / "optimizer.pt",
+    }[tear]
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2] if tear != "empty trainer state" else b"")
+    with (tmp_path / "torn" / "train_log.jsonl").open("a") as log:
+        log.write('{"step": 12, "loss": 0.6')  # a kill mid-line
+    resumed = run_training(cfg, tmp_path / "torn", resume=True)
+    assert resumed.resumed_from == "checkpoint-5" and resumed.metrics == straight.metrics
+    lines = read_jsonl(tmp_path / "torn" / "train_log.jsonl")  # every line parses
+    assert [e["step"] for e in lines if "loss" in e] == [
+        e["step"] for e in read_jsonl(tmp_path / "straight" / "train_log.jsonl") if "loss" in e
+    ]
+    assert sum("train_runtime" in e for e in lines) == 1  # the summary once
+
+
+def test_a_run_whose_loss_becomes_infinite_fails_and_writes_no_results(tmp_path):
+    with pytest.raises(LorascopeError, match=r"the training loss is (nan|inf) at step \d+: the run diverged"):
+        run_training(config(train__learning_rate=1e30, train__max_steps=20, train__logging_steps=1), tmp_path)
+    assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"seed": -1}, "seed: Input should be greater than or equal to 0"),
+        ({"seed": 2**40}, "seed: Input should be less than or equal to 4294967295"),
+        ({"train__epochs": float("inf")}, "train.epochs: Input should be a finite number"),
+        ({"train__learning_rate": float("inf")}, "train.learning_rate: Input should be a finite number"),
+        ({"data__holdout": float("inf")}, "data.holdout: Input should be a finite number"),
+    ],
+)
+def test_values_that_would_crash_later_are_refused_up_front(change, message):
+    with pytest.raises(LorascopeError, match=re.escape(message)):
+        parse_config(tiny_run_config(**change))
+
+
+def test_max_length_beyond_the_models_positions_is_refused_before_training(tmp_path):
+    with pytest.raises(
+        LorascopeError, match=r"train.max_length: 1024 is more than the 512 positions of model tiny-bert"
+    ):
+        preflight(config(train__max_length=1024))
+
+
 def test_completed_run_folder_is_not_overwritten(tmp_path):
     run_training(config(train__max_steps=2), tmp_path)
     with pytest.raises(LorascopeError, match="already holds a completed run"):
@@ -215,3 +269,19 @@ def test_cosine_schedule_with_warmup_and_accumulation(tmp_path):
     for step, lr in logged.items():
         assert lr == pytest.approx(expected(step - 1), abs=1e-9), step  # logged: the rate step `step` used
     assert results.steps == 20 and results.epochs == pytest.approx(20 * 32 / 320)  # 2 batches of 16 per step
+
+
+def test_a_folder_that_is_not_a_run_is_refused_and_left_as_it_was(tmp_path):
+    project = tmp_path / "project"
+    (project / "checkpoints").mkdir(parents=True)
+    (project / "checkpoints" / "notes.txt").write_text("mine")
+    (project / "config.yaml").write_text("mine: true\n")
+    before = sorted((p.relative_to(project), p.read_bytes() if p.is_file() else None) for p in project.rglob("*"))
+    with pytest.raises(LorascopeError, match=r"--out .*project: not empty and not a run folder"):
+        run_training(config(train__max_steps=2), project)
+    assert (
+        sorted((p.relative_to(project), p.read_bytes() if p.is_file() else None) for p in project.rglob("*")) == before
+    )
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(LorascopeError, match=r"--out .*file: a file"):
+        run_training(config(train__max_steps=2), tmp_path / "file")

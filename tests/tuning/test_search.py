@@ -94,6 +94,7 @@ def test_trials_csv_and_figures_match_the_storage(search):
     assert (out / "tune" / "synthetic-full" / "history.pdf").is_file()
 
 
+@pytest.mark.slow  # searches the study a second time (about 13 s)
 def test_the_same_seed_and_one_worker_give_the_same_trials(search, tmp_path):
     _, raw, _, trials = search
     _, again = tuned(tmp_path / "again", tune_raw())
@@ -186,6 +187,26 @@ def test_a_trial_whose_worker_died_is_failed_and_run_again(tmp_path):
     assert trials[0].state == TrialState.FAIL
     assert [t.state for t in trials[1:]] == [TrialState.COMPLETE] * 2
     assert trials[1].params == orphan.params and trials[1].user_attrs["retry_of"] == orphan.number
+
+
+def test_a_trial_interrupted_in_the_last_slot_is_run_again_not_waited_for(tmp_path):
+    raw = tune_raw(tune__trials=2)
+    raw["base"]["train"]["epochs"] = 1
+    study = study_from_mapping(raw, raw["name"])
+    (unit,) = tuning_units(study)
+    search = Search(
+        unit, study.spec.tune, open_store(None, tmp_path / "tune" / "journal.log"), TuneFolder(tmp_path / "tune")
+    )
+    search.study.tell(search.claim(), 0.5)  # the first slot is done
+    last = search.claim()  # Ctrl-C in the last slot: failed, and queued again with its values
+    values = {key: param.suggest(last, key) for key, param in unit.space.items()}
+    with search.store.lock():
+        search._fail(last.number, interrupted=True)
+    again = search.claim()
+    assert again not in ("busy", "done"), "the queued retry was taken for another worker's trial"
+    assert {key: param.suggest(again, key) for key, param in unit.space.items()} == values
+    search.study.tell(again, 0.6)
+    assert search.claim() == "done" and search.counts().complete == 2  # the exact budget
 
 
 @pytest.mark.slow  # trains a study several times (15-30 s)

@@ -37,14 +37,20 @@ RESUME = "interrupted: the last checkpoint is kept; to continue, use --resume"
 RUN_AGAIN = "interrupted: the last checkpoint is kept; to continue, run the same command again"
 
 
-def quiet_libraries() -> None:
-    """Silence transformers' and the hub's warnings and progress logs below errors."""
+def quiet_libraries(verbose: bool = False) -> None:
+    """lorascope's own lines only: transformers', PEFT's and the hub's warnings and progress bars
+    ("Loading weights", "Writing model shards") off, unless ``verbose``."""
+    if verbose:
+        return
     import huggingface_hub
     import transformers
 
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers|peft")
+    warnings.filterwarnings("ignore", category=UserWarning, module="peft|transformers|torch")
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     huggingface_hub.utils.logging.set_verbosity_error()
+    huggingface_hub.utils.disable_progress_bars()
 
 
 def add_model_flags(

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from lorascope.cli.common import RESUME
-from lorascope.records import BenchFolder
+from lorascope.records import BenchFolder, removed_if_failed
 from lorascope.registry import BACKENDS
 
 DEFAULT_BACKEND = "peft"
@@ -64,7 +64,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     workload = load_workload(args.spec, args.overrides)
     out = args.out or Path("serving") / args.spec.stem
-    BACKENDS[args.backend](workload, out)
+    with removed_if_failed(out):
+        BACKENDS[args.backend](workload, out)
     bench = BenchFolder(out)
     print(f"results: {bench.results_table}, {bench.overhead_table}; figure: {bench.figure}")
     return 0

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from lorascope.records import StudyFolder, removed_if_failed
+
 INTERRUPTED = "interrupted: the running trial is failed and will run again; to continue, run the same command again"
 
 
@@ -32,11 +34,13 @@ def run(args: argparse.Namespace) -> int:
 
     study = load_study(args.study, args.overrides)
     out = args.out or Path("studies") / study.name
-    outcome = run_tuning(study, out)
+    with removed_if_failed(out):
+        outcome = run_tuning(study, out)
     summary = write_tuning_outputs(study, outcome.searches, out)
     print()
     print(format_tuning(summary))
-    print(f"\nsummary: {summary}; next: lorascope study {args.study} --out {out}  (trains with the chosen values)")
+    where = StudyFolder(out).tune.summary_path
+    print(f"\nsummary: {where}; next: lorascope study {args.study} --out {out}  (trains with the chosen values)")
     if outcome.given_up:
         print(
             f"{len(outcome.given_up)} search(es) given up after repeated failures; see their trials.csv",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from lorascope.data.files import read_text
 from lorascope.errors import LorascopeError
 
 Record = dict[str, object]
@@ -36,16 +38,19 @@ def _convert_label(value: str, layout: GlueLayout, regression: bool, where: str)
             raise LorascopeError(f"{where}: label {value!r} is not one of {list(layout.label_names)}")
         return layout.label_names.index(value)
     try:
-        return float(value) if regression else int(value)
+        number = float(value) if regression else int(value)
     except ValueError:
         raise LorascopeError(f"{where}: label {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise LorascopeError(f"{where}: label {value!r} is not a finite number")
+    return number
 
 
 def read_tsv(path: Path, layout: GlueLayout, regression: bool) -> list[Record]:
     """Read one GLUE TSV split (quotes are literal text in GLUE, so no CSV quoting)."""
     if not path.is_file():
         raise LorascopeError(f"GLUE file not found: {path}")
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines = read_text(path).splitlines()
     if not lines:
         raise LorascopeError(f"{path}: empty file")
     header = lines[0].split("\t")
@@ -69,6 +74,8 @@ def read_tsv(path: Path, layout: GlueLayout, regression: bool) -> list[Record]:
         if layout.text_pair:
             record["text_pair"] = cells[col[layout.text_pair]]
         records.append(record)
+    if not records:
+        raise LorascopeError(f"{path}: no examples (a header at most)")
     return records
 
 

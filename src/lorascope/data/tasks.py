@@ -9,6 +9,7 @@ same interface with their own heads.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -111,15 +112,20 @@ class TaskData:
     eval: list[Record]
 
 
-def _normalise_labels(task: SentenceTask, train: list[Record], evaluation: list[Record]) -> SentenceTask:
-    """Map file labels to class indices (or floats); generic tasks learn their label set from train."""
+def _normalise_labels(
+    task: SentenceTask, train: list[Record], evaluation: list[Record], places: dict[str, list[str]]
+) -> SentenceTask:
+    """Map file labels to class indices (or floats); generic tasks learn their label set from train.
+    ``places`` says where each record stands (file and line), for the messages."""
     if task.regression:
         for split, records in (("train", train), ("eval", evaluation)):
-            for r in records:
+            for r, where in zip(records, places[split], strict=True):
                 try:
                     r["label"] = float(r["label"])
                 except (TypeError, ValueError):
-                    raise LorascopeError(f"{split} example {r['id']}: label {r['label']!r} is not a number") from None
+                    raise LorascopeError(f"{where}: label {r['label']!r} is not a number") from None
+                if not math.isfinite(r["label"]):
+                    raise LorascopeError(f"{where}: label {r['label']!r} is not a finite number")
         return task
     names = task.label_names
     if names is None:
@@ -133,14 +139,14 @@ def _normalise_labels(task: SentenceTask, train: list[Record], evaluation: list[
             task = replace(task, metric_names=("accuracy",))
         task = replace(task, label_names=names)
     for split, records in (("train", train), ("eval", evaluation)):
-        for r in records:
+        for r, where in zip(records, places[split], strict=True):
             value = str(r["label"])
             if value in names:
                 r["label"] = names.index(value)
             elif value.isdigit() and int(value) < len(names):
                 r["label"] = int(value)
             else:
-                raise LorascopeError(f"{split} example {r['id']}: label {value!r} is not one of {list(names)}")
+                raise LorascopeError(f"{where}: label {value!r} is not one of {list(names)}")
     return task
 
 
@@ -175,11 +181,16 @@ def load_task_data(cfg: RunConfig) -> TaskData:
         columns = task.default_columns() | data.columns
         required = ("text", "label") + (("text_pair",) if task.pair else ())
         fields = {k: v for k, v in columns.items() if k in required + ("id",)}
-        train = files.read_records(data.train_file, fields, required)
-        evaluation = files.read_records(data.eval_file, fields, required)
+        train, train_places = files.read_records(data.train_file, fields, required)
+        evaluation, eval_places = files.read_records(data.eval_file, fields, required)
+        places = {"train": train_places, "eval": eval_places}
     else:
         train, evaluation = task.load_examples(cfg, seed)
-    task = _normalise_labels(task, train, evaluation)
+        places = {
+            split: [f"{split} example {r['id']}" for r in records]
+            for split, records in (("train", train), ("eval", evaluation))
+        }
+    task = _normalise_labels(task, train, evaluation, places)
     train = _subset(task, train, cfg.max_train_samples, seed)
     if data.eval_split == "train":  # sanity checks: score on the very examples trained on
         return TaskData(task, train, [dict(r) for r in train])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -35,10 +36,25 @@ def _source(name: str) -> str:
 
 
 def _hub_error(name: str, exc: Exception) -> LorascopeError:
+    """Why ``name`` could not be loaded: a local folder's own problem (a broken config.json, missing
+    weights), a failure of the model's own code, or the hub being out of reach."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    path = Path(name).expanduser()
+    if path.exists():
+        return LorascopeError(f"model: folder {path} cannot be loaded: {first[:300]}")
+    if not isinstance(exc, OSError):  # the model's own code (trust_remote_code) raised
+        return LorascopeError(f"model '{name}': its code failed ({type(exc).__name__}: {first[:200]})")
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     why = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else "the hub could not be reached"
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return LorascopeError(f"model '{name}': not a local folder, and {why} ({first[:200]})")
+
+
+def _remote_code_notice(name: str, trust_remote_code: bool) -> None:
+    if trust_remote_code:
+        print(
+            f"note: trust_remote_code is true: Python code that comes with '{name}' runs in this process",
+            file=sys.stderr,
+        )
 
 
 def load_model_config(
@@ -54,12 +70,19 @@ def load_model_config(
             setattr(config, key, value)
         return config
     source = _source(name)
+    _remote_code_notice(name, trust_remote_code)
     try:
         return AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code, **labels)
     except OSError as exc:
         raise _hub_error(name, exc) from None
     except ValueError as exc:
+        if Path(name).expanduser().exists():
+            raise _hub_error(name, exc) from None
         raise LorascopeError(f"model '{name}': {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # noqa: BLE001 — only the model's own code gets here
+        if not trust_remote_code:
+            raise
+        raise _hub_error(name, exc) from None
 
 
 def load_tokenizer(name: str, trust_remote_code: bool = False):
@@ -68,6 +91,10 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
     try:
         tokenizer = AutoTokenizer.from_pretrained(_source(name), trust_remote_code=trust_remote_code)
     except OSError as exc:
+        raise _hub_error(name, exc) from None
+    except Exception as exc:  # noqa: BLE001 — only the model's own code gets here
+        if not trust_remote_code:
+            raise
         raise _hub_error(name, exc) from None
     if tokenizer.pad_token is None:  # decoders (Llama, GPT-2) ship without one
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
@@ -103,6 +130,10 @@ def load_model(
             trust_remote_code=trust_remote_code,
         )
     except OSError as exc:
+        raise _hub_error(name, exc) from None
+    except Exception as exc:  # noqa: BLE001 — only the model's own code gets here
+        if not trust_remote_code:
+            raise
         raise _hub_error(name, exc) from None
 
 

@@ -3,7 +3,14 @@ their paths. Readers validate and upgrade older files (no ``schema_version``: ve
 
 from lorascope.records.base import Record, read_record, write_record
 from lorascope.records.drift import DriftRow, DriftTable
-from lorascope.records.folders import BenchFolder, DriftFolder, RunFolder, StudyFolder, TuneFolder
+from lorascope.records.folders import (
+    BenchFolder,
+    DriftFolder,
+    RunFolder,
+    StudyFolder,
+    TuneFolder,
+    removed_if_failed,
+)
 from lorascope.records.run import Environment, RunError, RunResults
 from lorascope.records.serving import OverheadRow, ServingResults, ServingRow
 from lorascope.records.study import Plan, PlanEntry, TunedRow
@@ -31,5 +38,6 @@ __all__ = [
     "TunedRow",
     "TuningSummary",
     "read_record",
+    "removed_if_failed",
     "write_record",
 ]

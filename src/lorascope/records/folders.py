@@ -7,14 +7,20 @@ report). ``TuneFolder``: a study's ``tune/``. ``DriftFolder`` and ``BenchFolder`
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
 import yaml
 
-from lorascope.config import RunConfig, load_config
+from lorascope.config import RunConfig, load_config, load_yaml
 from lorascope.errors import LorascopeError
-from lorascope.io import write_csv
+from lorascope.io import write_atomically, write_csv
 from lorascope.records.base import read_record, write_record
 from lorascope.records.drift import FIELDS, DriftRow, DriftTable, read_drift_csv
 from lorascope.records.run import Environment, RunError, RunResults
@@ -25,9 +31,56 @@ from lorascope.records.tuning import TuningSummary
 Status = Literal["done", "failed", "partial", "pending"]
 
 
+LOCK = ".lock"
+
+
+@contextmanager
+def removed_if_failed(path: Path) -> Iterator[Path]:
+    """A command's output folder that goes again when the command stops at an error of its input
+    (``LorascopeError``), if the command created it: a clean error leaves nothing behind. A folder
+    that was there before is left to what the command's own checks allow."""
+    existed = Path(path).exists()
+    try:
+        yield Path(path)
+    except LorascopeError:
+        if not existed:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
 class _Folder:
     def __init__(self, path: Path | str):
         self.path = Path(path)
+
+    @contextmanager
+    def lock(self, writer: str) -> Iterator[None]:
+        """Hold the folder against a second ``writer`` (another process, or this one twice) until the
+        block ends; a folder already held is refused with one line naming its holder. The lock is the
+        kernel's (``flock``), so it goes with the process that holds it, however that process ends. The
+        lock file, and the folder when this created it and nothing else was written, go at the end."""
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = (self.path / LOCK).open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise LorascopeError(
+                f"{self.path}: {holder} is writing here; wait for it to finish, or choose another folder"
+            ) from None
+        handle.truncate(0)
+        handle.write(f"{writer} (pid {os.getpid()} on {socket.gethostname()})\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            (self.path / LOCK).unlink(missing_ok=True)  # while held: a newcomer locks a new file, never this one
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+            if created and not any(self.path.iterdir()):
+                self.path.rmdir()
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -96,16 +149,29 @@ class RunFolder(_Folder):
     def has_config(self) -> bool:
         return self.config_path.is_file()
 
+    def is_ours(self) -> bool:
+        """Absent, empty, or a run folder: its environment.json (a run writes it first), or the failure
+        record of a run that raised before. A folder with only a config.yaml is someone's project."""
+        if not self.path.exists():
+            return True
+        if not self.path.is_dir():
+            return False
+        return (
+            self.environment_path.is_file()
+            or self.error_path.is_file()
+            or not any(p.name != LOCK for p in self.path.iterdir())
+        )
+
     def config(self) -> RunConfig:
         return load_config(self.config_path)
 
     def raw_config(self) -> dict:
         """The written config as a mapping, without validating it (a plug-in method may be gone)."""
-        return yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
+        return load_yaml(self.config_path.read_text(encoding="utf-8")) or {}
 
     def write_config(self, cfg: RunConfig) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(cfg.to_yaml(), encoding="utf-8")
+        write_atomically(self.config_path, cfg.to_yaml())
 
     def results(self) -> RunResults:
         return read_record(RunResults, self.results_path)
@@ -117,6 +183,7 @@ class RunFolder(_Folder):
         return read_record(Environment, self.environment_path)
 
     def write_environment(self, env: Environment) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
         write_record(self.environment_path, env)
 
     def error(self) -> RunError:
@@ -195,7 +262,7 @@ class BenchFolder(_Folder):
     def write_workload(self, workload: dict) -> None:
         """The workload as resolved: the benchmark reproduces from it."""
         self.path.mkdir(parents=True, exist_ok=True)
-        self.workload_path.write_text(yaml.safe_dump(workload, sort_keys=False), encoding="utf-8")
+        write_atomically(self.workload_path, yaml.safe_dump(workload, sort_keys=False))
 
     def write_results(self, rows: list[ServingRow], overhead: list[OverheadRow]) -> None:
         write_csv(self.results_table, [r.csv_row() for r in rows])
@@ -291,8 +358,12 @@ class StudyFolder(_Folder):
         return self.plan_path.is_file()
 
     def is_ours(self) -> bool:
-        """A study folder, or one holding only a study's search (``tune/``)."""
-        return self.is_study() or self.tune.path.is_dir()
+        """Absent or empty, a study folder, or one holding only a study's search (``tune/``)."""
+        if not self.path.exists():
+            return True
+        if not self.path.is_dir():
+            return False
+        return self.is_study() or self.tune.path.is_dir() or not any(p.name != LOCK for p in self.path.iterdir())
 
     def plan(self) -> Plan:
         if not self.is_study():
@@ -301,14 +372,14 @@ class StudyFolder(_Folder):
 
     def write_plan(self, plan: Plan, study_yaml: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        self.study_file.write_text(yaml.safe_dump(study_yaml, sort_keys=False), encoding="utf-8")
+        write_atomically(self.study_file, yaml.safe_dump(study_yaml, sort_keys=False))
         write_record(self.plan_path, plan)
 
     def spec(self) -> dict:
         """``study.yaml`` as written (the study file with its base config inlined)."""
         if not self.study_file.is_file():
             return {}
-        return yaml.safe_load(self.study_file.read_text(encoding="utf-8")) or {}
+        return load_yaml(self.study_file.read_text(encoding="utf-8")) or {}
 
     def run(self, folder: str) -> RunFolder:
         """A planned run's folder (``folder`` relative to the study, as in the plan)."""

@@ -230,6 +230,12 @@ def ascii_text(text: str) -> str:
     return "".join(ASCII.get(c, c) if ord(c) >= 128 else c for c in text).encode("ascii", "replace").decode("ascii")
 
 
+def verbatim_text(text: str) -> str:
+    """Text for a verbatim block: ASCII, and no line that would end the block early (an
+    ``\\end{verbatim}`` in a study file would let the rest run as LaTeX, ``\\input`` included)."""
+    return re.sub(r"\\end(\s*)\{verbatim\}", r"\\end \1{verbatim}", ascii_text(text))
+
+
 def _inline_latex(text: str) -> str:
     pieces = re.split(r"(`[^`]+`|\[@[\w-]+\])", text)
     out = []
@@ -292,7 +298,7 @@ def to_latex(doc: Document) -> str:
                 "",
             ]
         elif isinstance(block, Code):
-            lines += [r"\begin{verbatim}", ascii_text(block.text.rstrip()), r"\end{verbatim}", ""]
+            lines += [r"\begin{verbatim}", verbatim_text(block.text.rstrip()), r"\end{verbatim}", ""]
     if doc.references:
         lines += [r"\bibliographystyle{plain}", r"\bibliography{refs}"]
     lines.append(r"\end{document}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lorascope import __version__
 from lorascope.errors import LorascopeError
-from lorascope.io import short_value, write_csv
+from lorascope.io import short_value, write_atomically, write_csv
 from lorascope.reporting.document import (
     Bullets,
     Code,
@@ -487,10 +487,10 @@ def build_report(
     written: dict[str, Path] = {}
     if "md" in formats:
         written["md"] = out / "report.md"
-        written["md"].write_text(to_markdown(doc, Path("figures")), encoding="utf-8")
+        write_atomically(written["md"], to_markdown(doc, Path("figures")))
     if "html" in formats:
         written["html"] = out / "report.html"
-        written["html"].write_text(to_html(doc), encoding="utf-8")
+        write_atomically(written["html"], to_html(doc))
     if "tex" in formats:
         paper = out / "paper"
         (paper / "figures").mkdir(parents=True, exist_ok=True)
@@ -498,8 +498,8 @@ def build_report(
             if isinstance(block, Figure):
                 source = block.pdf if block.pdf and block.pdf.is_file() else block.png
                 shutil.copyfile(source, paper / "figures" / source.name)
-        (paper / "main.tex").write_text(to_latex(doc), encoding="utf-8")
-        (paper / "refs.bib").write_text(to_bibtex(doc), encoding="utf-8")
+        write_atomically(paper / "main.tex", to_latex(doc))
+        write_atomically(paper / "refs.bib", to_bibtex(doc))
         written["tex"] = paper / "main.tex"
     return written
 

@@ -25,7 +25,7 @@ from lorascope.records import BenchFolder, OverheadRow, ServingRow
 from lorascope.serving.metrics import RequestTiming, summarize
 from lorascope.serving.openai_http import run_requests
 from lorascope.serving.peft_backend import generate, load_base, merged_models, with_adapters
-from lorascope.serving.workload import MODES, Workload, dataset_texts
+from lorascope.serving.workload import MODES, Workload, dataset_texts, needs_adapters
 from lorascope.training.environment import environment, peak_memory_mb, reset_peak_memory
 
 
@@ -74,6 +74,7 @@ def serve_once(
 
 def run_bench(workload: Workload, out: Path, echo: Callable[[str], None] = print) -> list[dict]:
     """Run every mode × batch size × repetition (after warm-up) and write the output folder."""
+    needs_adapters(workload, "peft")
     _start(workload, out)
     rng = np.random.default_rng(workload.seed)
     base, tokenizer = load_base(workload)
@@ -103,6 +104,7 @@ def run_vllm_bench(workload: Workload, out: Path, echo: Callable[[str], None] = 
     from lorascope.serving.vllm_backend import import_vllm, run_vllm
 
     import_vllm()  # a clear message before any work when vLLM is missing
+    needs_adapters(workload, "vllm")
     _start(workload, out)
     rng = np.random.default_rng(workload.seed)
     base, tokenizer = load_base(workload)

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from lorascope.config import _Strict, read_yaml, validate_mapping
+from lorascope.errors import LorascopeError
 
 MODES = ("adapters", "merged", "base")  # what a benchmark serves: mixed adapters, merged models, the bare base
 
@@ -42,8 +43,6 @@ class Prompts(_Strict):
 def dataset_texts(prompts: Prompts) -> list[str]:
     """The first ``count`` prompts of ``prompts.file``; errors name the file and the record."""
     import json
-
-    from lorascope.errors import LorascopeError
 
     path = prompts.file
     try:
@@ -132,4 +131,18 @@ def load_workload(path: Path | str, overrides: list[str] | None = None) -> Workl
     from lorascope.config import apply_overrides
 
     path = Path(path)
-    return validate_mapping(Workload, apply_overrides(read_yaml(path), overrides or []), str(path))
+    workload = validate_mapping(Workload, apply_overrides(read_yaml(path), overrides or []), str(path))
+    for i, adapter in enumerate(workload.adapters):
+        if not (adapter.path / "adapter_config.json").is_file():
+            what = "not found" if not adapter.path.exists() else "has no adapter_config.json (not a PEFT adapter)"
+            raise LorascopeError(f"{path}: adapters[{i}].path: {adapter.path} {what}")
+    return workload
+
+
+def needs_adapters(workload: Workload, backend: str) -> None:
+    """The in-process backends serve adapters; a workload of HTTP targets alone is for openai-http."""
+    if not workload.adapters and workload.random_adapters is None:
+        raise LorascopeError(
+            f"--backend {backend}: the workload has no adapters or random_adapters to serve "
+            "(its http: targets are for --backend openai-http)"
+        )

@@ -13,6 +13,7 @@ Study folder::
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from lorascope.errors import LorascopeError
+from lorascope.errors import LorascopeError, os_error
 from lorascope.io import format_metrics
 from lorascope.records import Plan, PlanEntry, RunError, RunFolder, RunResults, StudyFolder, TunedRow
 from lorascope.studies.sanity import sanity_verdict
@@ -61,8 +62,8 @@ class StudyLog:
 
     def write(self, event: str, run: PlannedRun, **extra) -> None:
         record = {"time": _now(), "event": event, "kind": run.kind, "id": run.id, "label": run.label, **extra}
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        with contextlib.suppress(OSError), self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")  # a log line lost to a full disk is not worth a study
 
 
 @dataclass
@@ -82,7 +83,7 @@ def run_status(folder: Path) -> str:
 
 def refuse_foreign_folder(out: Path) -> None:
     """Refuse a file, or a folder holding something else than a study (plan.json) or its search (tune/)."""
-    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not StudyFolder(out).is_ours()):
+    if not StudyFolder(out).is_ours():
         raise LorascopeError(f"--out {out}: not empty and not a study folder (no plan.json); choose another folder")
 
 
@@ -129,8 +130,12 @@ def _execute(run: PlannedRun, out: Path, callbacks: list[TrainerCallback] | None
 
 
 def _record_failure(run: PlannedRun, out: Path, exc: Exception) -> str:
+    """The failure's message, recorded in the run's error.json when the disk lets it be."""
     error = RunError.of(run.label, exc)
-    StudyFolder(out).run(run.folder).write_error(error)
+    try:
+        StudyFolder(out).run(run.folder).write_error(error)
+    except OSError as unwritable:  # a full disk fails the run and its record alike: say so, go on
+        return f"{error.error} (its error.json could not be written: {os_error(unwritable)})"
     return error.error
 
 
@@ -251,6 +256,19 @@ def run_study(
     """
     out = Path(out)
     refuse_foreign_folder(out)
+    with StudyFolder(out).lock("lorascope study"):
+        return _run_study(study, out, fail_fast, callbacks, echo, phases, drift)
+
+
+def _run_study(
+    study: Study,
+    out: Path,
+    fail_fast: bool,
+    callbacks: list[TrainerCallback] | None,
+    echo: Callable[[str], None],
+    phases: tuple[Kind, ...],
+    drift: bool,
+) -> Outcome:
     if study.spec.tune is not None:
         from lorascope.tuning.results import apply_tuning
 

@@ -18,7 +18,9 @@ class SanityConfig(_Strict):
     )
     train_samples: int = Field(64, gt=0, description="Training examples to overfit (a stratified subset).")
     max_steps: int = Field(100, gt=0, description="Optimizer steps allowed.")
-    min_score: float = Field(0.95, description="Pass when the main metric on those examples reaches this.")
+    min_score: float = Field(
+        0.95, le=1, description="Pass when the main metric on those examples reaches this (metrics are at most 1)."
+    )
 
     @field_validator("mode", mode="before")
     @classmethod

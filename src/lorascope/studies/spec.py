@@ -37,6 +37,7 @@ from lorascope.studies.sanity import SanityConfig, sanity_config
 from lorascope.tuning.config import TuneConfig
 
 Kind = Literal["baseline", "sanity", "run"]
+FOLDER_NAME = re.compile(r"[A-Za-z0-9._-]+")  # one path component, nothing that escapes or nests
 FOLDERS = {"baseline": "baselines", "sanity": "sanity", "run": "runs"}
 
 
@@ -50,7 +51,9 @@ class StudyDriftConfig(_Strict):
 class StudyConfig(_Strict):
     """A whole experiment grid in one file."""
 
-    name: str | None = Field(None, description="Study name; null uses the file name.")
+    name: str | None = Field(
+        None, description="Study name, the folder under studies/ by default; null uses the file name."
+    )
     base: dict[str, Any] | Path = Field(description="Run config shared by every run, or a path to one.")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Config key -> values to try.")
     methods: dict[str, dict[str, Any]] = Field(
@@ -290,10 +293,17 @@ def _study(
         source = f"{path} (base {base_path})"
     else:
         base, source = spec.base, str(path)
+    name = name or spec.name or path.stem
+    if not FOLDER_NAME.fullmatch(name) or set(name) == {"."}:
+        where = "name" if spec.name == name else "the file name (its stem names the study)"
+        raise LorascopeError(
+            f"{path}: {where}: '{name}' is not a folder name; use letters, digits, '.', '_' and '-' "
+            "(a study's name is its folder under studies/)"
+        )
     runs = expand(spec, base, source, tuned)
     variants = {method_label(dict(r.group)) for r in runs if r.kind == "run"}
     check_variants(spec.hypotheses, variants, str(path), SERVING_MODES)
-    return Study(name or spec.name or path.stem, spec, raw | {"base": base}, runs, path, tuned)
+    return Study(name, spec, raw | {"base": base}, runs, path, tuned)
 
 
 def retune(study: Study, tuned: dict[tuple, dict[str, Any]]) -> Study:

@@ -16,9 +16,11 @@ log, checkpoints and weights.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +50,7 @@ from lorascope.ranks.rank_config import FILE_NAME, RankConfig, check_layers, rea
 from lorascope.ranks.strategies import allocate_ranks
 from lorascope.records import Environment, RunFolder, RunResults
 from lorascope.registry import method_spec
-from lorascope.training.callbacks import JsonlLog, QuietProgress, TimeLimit, TrainClock, truncate_log
+from lorascope.training.callbacks import FiniteLoss, JsonlLog, RunProgress, TimeLimit, TrainClock, truncate_log
 from lorascope.training.environment import choose_precision, environment, peak_memory_mb, reset_peak_memory
 from lorascope.training.trainer import LorascopeTrainer, selection_metrics
 
@@ -73,6 +75,11 @@ def preflight(cfg: RunConfig) -> Preflight:
     if spec.kind == "baseline":
         return Preflight(data, None, None, [])
     config = load_model_config(cfg.model, data.task.num_labels, data.task.label_names, cfg.trust_remote_code)
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and cfg.train.max_length > positions:
+        raise LorascopeError(
+            f"train.max_length: {cfg.train.max_length} is more than the {positions} positions of model {cfg.model}"
+        )
     model_skeleton = skeleton(config, data.task.head)
     targets = resolve_targets(model_skeleton, cfg.lora) if spec.kind == "adapter" else None
     ranks = None
@@ -105,13 +112,33 @@ def _check_out_dir(folder: RunFolder, cfg: RunConfig, resume: bool) -> str | Non
 
 
 def _last_complete_checkpoint(folder: Path) -> str | None:
-    """The newest checkpoint whose trainer state was written (the Trainer writes it last);
-    one cut short by a kill is removed."""
+    """The newest checkpoint that is whole; one cut short by a kill (its trainer state missing or torn,
+    a weights or optimizer file truncated) is removed, and the one before it is tried."""
     while folder.is_dir() and (last := get_last_checkpoint(str(folder))):
-        if (Path(last) / "trainer_state.json").is_file():
+        if _is_whole(Path(last)):
             return last
+        print(f"note: {last} was cut short (a kill while saving); resuming from the one before", file=sys.stderr)
         shutil.rmtree(last)
     return None
+
+
+def _is_whole(checkpoint: Path) -> bool:
+    """The trainer state (written last) parses, every safetensors file holds all the bytes its header
+    promises, and every PyTorch file (a zip archive) has its directory, which is written at its end."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        for path in checkpoint.glob("*.safetensors"):
+            with path.open("rb") as handle:
+                size = int.from_bytes(handle.read(8), "little")
+                header = json.loads(handle.read(size))
+            end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+            if path.stat().st_size < 8 + size + end:
+                return False
+        for path in [*checkpoint.glob("*.pt"), *checkpoint.glob("*.pth"), *checkpoint.glob("*.bin")]:
+            zipfile.ZipFile(path).close()
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):  # JSONDecodeError is a ValueError
+        return False
+    return True
 
 
 def _differing_keys(new: dict, old: dict, prefix: str = "") -> list[str]:
@@ -152,6 +179,7 @@ def _training_arguments(cfg: RunConfig, output_dir: Path, precision: str, main_m
         metric_for_best_model=main_metric,
         greater_is_better=True,
         logging_steps=t.logging_steps,
+        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN, so that FiniteLoss fails the run
         report_to="none",
         seed=cfg.seed,
         data_seed=cfg.seed,
@@ -159,7 +187,7 @@ def _training_arguments(cfg: RunConfig, output_dir: Path, precision: str, main_m
         remove_unused_columns=False,
         restore_callback_states_from_checkpoint=True,
         dataloader_num_workers=0,
-        disable_tqdm=False,  # keep the progress bar even when library logging is quieted
+        disable_tqdm=False,  # else the Trainer prints every log dict; its bar is replaced by RunProgress
     )
 
 
@@ -264,12 +292,27 @@ def run_training(
     """
     folder = out if isinstance(out, RunFolder) else RunFolder(out)
     checked = checked or preflight(cfg)
+    if not folder.is_ours():
+        what = "a file" if folder.path.is_file() else "not empty and not a run folder (no environment.json)"
+        raise LorascopeError(f"--out {folder.path}: {what}; nothing was changed there, choose another folder")
+    with folder.lock("lorascope train"):
+        return _train(cfg, folder, checked, resume, callbacks, base_cache)
+
+
+def _train(
+    cfg: RunConfig,
+    folder: RunFolder,
+    checked: Preflight,
+    resume: bool,
+    callbacks: list[TrainerCallback] | None,
+    base_cache: Path | None,
+) -> RunResults:
     resume_from = _check_out_dir(folder, cfg, resume)
     spec = method_spec(cfg.method)
     precision = "fp32" if spec.kind == "baseline" else choose_precision(cfg.train.precision)
-    folder.write_config(cfg)
     env = environment(cfg.seed, precision)
-    folder.write_environment(env)
+    folder.write_environment(env)  # first: it marks the folder as a run's
+    folder.write_config(cfg)
     if spec.kind == "baseline":
         return _run_baseline(cfg, folder, checked, env)
     if resume_from:
@@ -303,7 +346,7 @@ def _trainer(
     model, tokenizer = starting_model(cfg, checked.model_config, task.head)
     context = MethodContext(cfg, task.head, checked.lora_targets, checked.unfreeze_modules, ranks, len(data.train))
     model, method_callbacks = hooks.prepare(model, context)
-    extra: list[TrainerCallback] = [JsonlLog(folder.train_log), TrainClock(), *method_callbacks]
+    extra: list[TrainerCallback] = [JsonlLog(folder.train_log), FiniteLoss(), TrainClock(), *method_callbacks]
     scheduled = {}
     if checked.unfreeze_modules:
         scheduled = scheduled_parameters(model, checked.unfreeze_modules)
@@ -328,8 +371,8 @@ def _trainer(
         lora_penalty=hooks.lora_penalty(cfg),
         scheduled_params=tuple(scheduled.values()),
     )
-    if trainer.pop_callback(ProgressCallback) is not None:
-        trainer.add_callback(QuietProgress)
+    trainer.pop_callback(ProgressCallback)  # its nested bars and echoed logs: ours is one line
+    trainer.add_callback(RunProgress())
     snapshots = None
     if cfg.drift.enabled:
         drift = cfg.drift

@@ -128,7 +128,7 @@ class TuneConfig(_Strict):
         "the final phase reports stays unseen; eval: on the evaluation set (then not an unbiased final estimate).",
     )
     holdout: float = Field(0.1, gt=0, description="Share (below 1) or number of training examples held out.")
-    seed: int = Field(0, description="Seed of the sampler and of every trial's training run.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the sampler and of every trial's training run.")
     storage: str | None = Field(
         None,
         description="null: a journal file, STUDY_DIR/tune/journal.log (several workers on one machine); or a "

@@ -28,7 +28,7 @@ from optuna.trial import TrialState  # noqa: E402
 
 from lorascope.config import read_yaml  # noqa: E402
 from lorascope.errors import LorascopeError  # noqa: E402
-from lorascope.io import short_value, write_csv  # noqa: E402
+from lorascope.io import short_value, write_atomically, write_csv  # noqa: E402
 from lorascope.plotting import save_figure  # noqa: E402
 from lorascope.records import RunFolder, SearchSummary, StudyFolder, TrialCounts, TuningSummary  # noqa: E402
 from lorascope.studies.spec import Study, retune  # noqa: E402
@@ -158,7 +158,7 @@ def write_search(search: Search) -> SearchSummary:
                 "values": dict(best.params),
             }
             text = "# Chosen by `lorascope tune`; `lorascope study` trains the final phase with `values`.\n"
-            search.root.best(unit.folder).write_text(text + yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
+            write_atomically(search.root.best(unit.folder), text + yaml.safe_dump(record, sort_keys=False))
     return entry
 
 

@@ -29,7 +29,6 @@ from lorascope.tuning.config import TuneConfig
 from lorascope.tuning.storage import Heartbeat, TrialStore, is_stale, open_store
 from lorascope.tuning.units import Unit, tuning_units
 
-OPEN = (TrialState.RUNNING, TrialState.WAITING)
 POLL_SECONDS = 2.0
 
 
@@ -65,7 +64,7 @@ class Counts:
     complete: int = 0
     pruned: int = 0
     failed: int = 0
-    open: int = 0
+    running: int = 0  # held by a worker (this one or another)
     best: float | None = None
     best_trial: int | None = None
 
@@ -79,7 +78,7 @@ class Counts:
                     counts.best, counts.best_trial = trial.value, trial.number
             counts.pruned += trial.state == TrialState.PRUNED
             counts.failed += trial.state == TrialState.FAIL and not trial.user_attrs.get("interrupted")
-            counts.open += trial.state in OPEN
+            counts.running += trial.state == TrialState.RUNNING
         counts.finished = counts.complete + counts.pruned
         return counts
 
@@ -174,9 +173,9 @@ class Search:
                 return "done"
             if counts.failed >= self.tune.max_failures:
                 return "given up"
-            if counts.finished + counts.open >= self.tune.trials:
+            if counts.finished + counts.running >= self.tune.trials:
                 return "busy"
-            trial = self.study.ask()
+            trial = self.study.ask()  # a queued retry (WAITING) first: it is nobody's until asked for
             trial.set_user_attr("heartbeat", time.time())  # alive from the start (a retry inherits an old one)
             return trial
 
@@ -196,7 +195,8 @@ class Search:
                 self._fail(trial.number, interrupted=True)
             raise
         except optuna.TrialPruned as pruned:
-            print(file=sys.stderr)  # end the line of the training progress bar, left open by the stop
+            if sys.stderr.isatty():
+                print(file=sys.stderr)  # end the line of the live progress bar, left open by the stop
             shutil.rmtree(folder.checkpoints, ignore_errors=True)
             self.study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
             return TrialState.PRUNED, str(pruned)

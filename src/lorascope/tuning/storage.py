@@ -14,7 +14,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,17 +94,20 @@ def open_store(url: str | None, journal: Path) -> TrialStore:
             f"tune.storage: {backend} databases are not supported; use postgresql, mysql or sqlite "
             "(or leave it null for a journal file)"
         )
+    shown = parsed.render_as_string(hide_password=True)
+    file_lock = None
+    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        database = Path(parsed.database)
+        file_lock = _file_lock(database.with_name(database.name + LOCK_SUFFIX))
     try:
-        storage = optuna.storages.RDBStorage(url)
+        # workers started together on a fresh SQLite file would each create its tables: one at a time
+        with file_lock() if file_lock else nullcontext():
+            storage = optuna.storages.RDBStorage(url)
     except Exception as exc:  # noqa: BLE001 — driver and connection errors
-        shown = parsed.render_as_string(hide_password=True)
         raise LorascopeError(f"tune.storage: cannot open {shown}: {type(exc).__name__}: {exc}") from None
-    if backend == "sqlite":
-        database = Path(parsed.database or "")
-        lock = _file_lock(database.with_name(database.name + LOCK_SUFFIX))
-    else:
-        lock = _database_lock(storage, backend)
-    return TrialStore(storage, parsed.render_as_string(hide_password=True), lock)
+    if file_lock is None:  # in-memory SQLite is this process's alone
+        file_lock = nullcontext if backend == "sqlite" else _database_lock(storage, backend)
+    return TrialStore(storage, shown, file_lock)
 
 
 class Heartbeat:
