@@ -117,8 +117,9 @@ def read_study(folder: Path) -> StudyData:
     from lorascope.studies.folder import study_entries
 
     study = StudyFolder(folder)
-    name = study.plan().name
-    entries = study_entries(study)
+    plan = study.plan()
+    name = plan.name
+    entries = study_entries(study, plan)
     if not any(e.kind == "run" and e.status == "done" for e in entries):
         raise LorascopeError(f"{folder}: no finished runs to report on")
     spec = study.spec()

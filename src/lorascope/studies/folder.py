@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lorascope.errors import LorascopeError
-from lorascope.records import PlanEntry, RunFolder, RunResults, StudyFolder
+from lorascope.records import Plan, PlanEntry, RunFolder, RunResults, StudyFolder
 from lorascope.records.folders import Status
 from lorascope.studies.spec import method_label
 
@@ -55,10 +55,11 @@ class Entry:
         return method_label(self.planned.group)
 
 
-def study_entries(study: StudyFolder) -> list[Entry]:
-    """Each planned run with its status, and its results or error where it has them (each file read once)."""
+def study_entries(study: StudyFolder, plan: Plan | None = None) -> list[Entry]:
+    """Each planned run of ``plan`` (default: the folder's) with its status, and its results or error
+    where it has them (each file read once)."""
     entries = []
-    for planned in study.plan().runs:
+    for planned in (plan or study.plan()).runs:
         run = study.run(planned.folder)
         status = run.status()
         results = run.results() if status == "done" else None

@@ -111,8 +111,9 @@ def _sanity(entry: Entry | None, min_score: float) -> tuple[str, float | None]:
 def write_tables(study_dir: Path) -> tuple[list[dict], list[dict]]:
     """Write results.csv and summary.csv into the study folder; returns (run rows, summary rows)."""
     study = StudyFolder(study_dir)
-    entries = study_entries(study)  # every results.json read once
-    runs, summary = run_rows(entries), summary_rows(entries, study.plan().sanity["min_score"])
+    plan = study.plan()
+    entries = study_entries(study, plan)  # every file read once
+    runs, summary = run_rows(entries), summary_rows(entries, plan.sanity["min_score"])
     write_csv(study.results_table, runs, ("kind",))
     write_csv(study.summary_table, summary, ("kind",))
     return runs, summary
