@@ -26,10 +26,12 @@ def test_run_examples_are_valid(path):
 def test_study_examples_are_the_plans_grid(path):
     study = load_study(path)
     runs = study.of_kind("run")
-    assert len(runs) == 24 and len(study.unique("baseline")) == 24 and len(study.unique("sanity")) == 8
+    assert len(runs) == 30 and len(study.unique("baseline")) == 30 and len(study.unique("sanity")) == 10
     assert {(r.config.task, r.config.method, r.config.seed) for r in runs} == {
-        (t, m, s) for t in ("mrpc", "sst2", "rte", "stsb") for m in ("full", "lora") for s in (0, 1, 2)
+        (t, m, s) for t in ("mrpc", "sst2", "rte", "stsb", "squad_v2") for m in ("full", "lora") for s in (0, 1, 2)
     }
+    lengths = {r.config.task: r.config.train.max_length for r in study.runs if r.kind != "baseline"}
+    assert lengths["squad_v2"] > lengths["mrpc"] == 128  # the tasks: section sets the QA runs only
     assert {r.config.lora.r for r in runs if r.config.method == "lora"} == {8}
 
 
@@ -41,7 +43,7 @@ def test_offline_study_passes_preflight_on_the_real_data(monkeypatch, glue_dir, 
     for run in study.runs:
         if run.config.seed == 0 and run.kind == "run":
             checked = preflight(run.config)
-            assert len(checked.data.train) == 2000
+            assert len(checked.data.train) + len(checked.data.calibration) == 2000
 
 
 def test_the_rank_strategy_study_compares_at_one_budget():

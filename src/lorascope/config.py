@@ -153,7 +153,10 @@ class DataConfig(_Strict):
     columns: dict[str, str] = Field(
         default_factory=dict, description="Task field -> file column, e.g. {sentence: text}."
     )
-    hub_dataset: str = Field("nyu-mll/glue", description="Hub dataset used when no files are given.")
+    hub_dataset: str | None = Field(
+        None,
+        description="Hub dataset used when no files are given; null: the task's own (nyu-mll/glue, rajpurkar/squad_v2).",
+    )
 
     @field_validator("columns")
     @classmethod
@@ -177,6 +180,31 @@ class DataConfig(_Strict):
     )
 
     _holdout_amount = field_validator("holdout")(holdout_amount)
+
+
+class QaConfig(_Strict):
+    """Extractive QA (task squad_v2): windows, the head, post-processing (see docs/tasks.md)."""
+
+    head: Literal["answerability", "null-token"] = Field(
+        "answerability",
+        description="answerability: span head plus a classifier of whether the window holds the answer, trained "
+        "jointly; null-token: transformers' head, no answer as a span at token 0 ([CLS], or BOS for decoders).",
+    )
+    answerable_weight: float = Field(0.5, gt=0, description="λ in span loss + λ·BCE(answerable) (XLNet's 0.5).")
+    doc_stride: int | None = Field(
+        None, gt=0, description="Tokens two windows of a long context share; null: train.max_length // 3."
+    )
+    max_question_length: int = Field(64, gt=0, description="Questions are cut to this many tokens (BERT's 64).")
+    max_answer_length: int = Field(30, gt=0, description="Longest answer span, in tokens.")
+    n_best: int = Field(20, gt=0, description="Best start and end tokens per window searched for the best span.")
+    threshold_holdout: float = Field(
+        0.1,
+        gt=0,
+        description="Training questions (a stratified share below 1, or a number) held out of training to choose "
+        "the no-answer threshold.",
+    )
+
+    _holdout_amount = field_validator("threshold_holdout")(holdout_amount)
 
 
 class TrainConfig(_Strict):
@@ -230,6 +258,7 @@ class RunConfig(_Strict):
     adalora: AdaLoraConfig = Field(default_factory=AdaLoraConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
     unfreeze: UnfreezeConfig = Field(default_factory=UnfreezeConfig)
+    qa: QaConfig = Field(default_factory=QaConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of everything random in the run (0 to 2³² − 1).")
     trust_remote_code: bool = Field(False, description="Allow model code from the hub (off unless asked).")
@@ -246,7 +275,19 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _files_for_generic_tasks(self) -> RunConfig:
-        if TASKS.get(self.task).needs_files and (self.data.train_file is None or self.data.eval_file is None):
+        task = TASKS.get(self.task)
+        if self.data.hub_dataset is None:  # written out, so that config.yaml says where examples came from
+            self.data.hub_dataset = task.hub_dataset
+        if task.head == "question-answering":
+            stride = self.qa.doc_stride or self.train.max_length // 3
+            if self.train.max_length - self.qa.max_question_length - 3 <= stride:
+                raise PydanticCustomError(
+                    "cross_key",
+                    f"train.max_length {self.train.max_length} leaves too few context tokens per window after "
+                    f"qa.max_question_length {self.qa.max_question_length} and 3 special tokens for "
+                    f"qa.doc_stride {stride}; raise train.max_length or lower the other two",
+                )
+        if task.needs_files and (self.data.train_file is None or self.data.eval_file is None):
             raise PydanticCustomError("cross_key", f"task '{self.task}' needs data.train_file and data.eval_file")
         if self.lora.rank_config is not None and self.lora.strategy != "uniform":
             raise PydanticCustomError(

@@ -9,8 +9,6 @@ import math
 import os
 from pathlib import Path
 
-import numpy as np
-
 
 def write_atomically(path: Path, text: str) -> Path:
     """Write through a temporary file and a rename, so a kill never leaves half a file."""
@@ -44,9 +42,11 @@ def json_safe(metrics: dict[str, float]) -> dict[str, float | None]:
     return {k: None if math.isnan(v) else round(float(v), 6) for k, v in metrics.items()}
 
 
-def format_metrics(metrics: dict[str, float | None]) -> str:
-    """``accuracy=0.8108, f1=n/a`` for a console line."""
-    return ", ".join(f"{k}={'n/a' if v is None else f'{v:.4f}'}" for k, v in metrics.items())
+def format_metrics(metrics: dict[str, float | None], names: tuple[str, ...] | None = None) -> str:
+    """``accuracy=0.8108, f1=n/a`` for a console line: ``names`` (a task's headline metrics) in their
+    order when given, else all."""
+    shown = [k for k in names if k in metrics] if names else list(metrics)
+    return ", ".join(f"{k}={'n/a' if metrics[k] is None else f'{metrics[k]:.4f}'}" for k in shown)
 
 
 def short_value(value: object) -> str:
@@ -54,10 +54,17 @@ def short_value(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def write_predictions(path: Path, records: list[dict], predictions: np.ndarray) -> None:
-    """One JSON line per evaluation example: id, gold label, prediction."""
+def write_predictions(
+    path: Path, records: list[dict], predictions: list, columns: dict[str, list] | None = None
+) -> None:
+    """One JSON line per evaluation example: id, gold label, prediction, and any further ``columns``."""
+    columns = columns or {}
     lines = (
-        json.dumps({"id": record["id"], "label": record["label"], "prediction": prediction}) + "\n"
-        for record, prediction in zip(records, predictions.tolist(), strict=True)
+        json.dumps(
+            {"id": record["id"], "label": record["label"], "prediction": prediction}
+            | {name: values[i] for name, values in columns.items()}
+        )
+        + "\n"
+        for i, (record, prediction) in enumerate(zip(records, predictions, strict=True))
     )
     write_atomically(path, "".join(lines))

@@ -24,6 +24,13 @@ def workdir(tmp_path, monkeypatch):
         "badmin.yaml": STUDY + "sanity: {mode: warn, min_score: 2}\n",
         "http-only.yaml": "base: tiny-llama\nhttp:\n  targets:\n    a: {models: [x]}\n",
         "missing-adapter.yaml": "base: tiny-llama\nadapters:\n  - {name: a, path: no/such/adapter}\n",
+        "qa.yaml": "model: tiny-bert\ntask: squad_v2\ndata: {train_file: train.json, eval_file: dev.json}\n",
+        "train.json": '{"data": [{"paragraphs": [{"context": "Rollo led.", "qas": [{"id": "q1", "question": "Who?", '
+        '"answers": [{"text": "Rollo", "answer_start": 0}]}]}]}]}',
+        "dev.json": '{"data": [{"paragraphs": [{"context": "Rollo led.", "qas": [{"id": "q2", "question": "Who?", '
+        '"answers": [{"text": "led", "answer_start": 0}]}]}]}]}',
+        "empty.json": '{"data": [{"paragraphs": [{"context": "", "qas": [{"id": "q3", "question": "Who?", "answers": []}]}]}]}',
+        "notsquad.json": '{"version": "v2.0", "articles": []}',
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
@@ -61,6 +68,13 @@ CASES = [
     (["report", "project"], "project: not a study folder (no plan.json)"),
     (["results", "legacy"], "error.json line 1: invalid JSON"),
     (["serve-export", "project"], "project: the run did not finish (no results.json)"),
+    (["train", "qa.yaml"], "dev.json: data[0].paragraphs[0], question q2: answer 0 'led' is not the context's text"),
+    (
+        ["validate", "qa.yaml", "data.eval_file=empty.json"],
+        "empty.json: data[0].paragraphs[0], question q3: empty context",
+    ),
+    (["train", "qa.yaml", "data.train_file=notsquad.json"], "notsquad.json: not a SQuAD file (no 'data' list"),
+    (["train", "qa.yaml", "train.max_length=80"], "train.max_length 80 leaves too few context tokens per window"),
     (["serve-bench", "http-only.yaml"], "--backend peft: the workload has no adapters or random_adapters"),
     (["serve-bench", "missing-adapter.yaml"], "missing-adapter.yaml: adapters[0].path: no/such/adapter not found"),
 ]

@@ -46,9 +46,11 @@ def test_run_id_is_a_hash_of_the_resolved_config_and_stable(tmp_path, mini_glue)
     first, again = load_study(path), load_study(path)
     assert [r.id for r in first.runs] == [r.id for r in again.runs]
     for run in first.runs:
-        canonical = json.dumps(
-            run.config.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":")
-        )
+        dumped = run.config.model_dump(mode="json", exclude_defaults=True)
+        assert dumped["data"].pop("hub_dataset") == "nyu-mll/glue"  # the GLUE tasks' own: left out, as a default
+        if not dumped["data"]:
+            del dumped["data"]
+        canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
         assert run.id == hashlib.sha256(canonical.encode()).hexdigest()[:10]
         assert run.folder.endswith(run.id)
     # adding a seed keeps every existing id, so finished runs are found again
@@ -162,3 +164,18 @@ def test_a_sanity_score_no_metric_can_reach_is_refused(tmp_path, mini_glue):
     path = write_study(tmp_path / "s.yaml", study_raw(mini_glue) | {"sanity": {"mode": "warn", "min_score": 1.5}})
     with pytest.raises(LorascopeError, match=r"s.yaml: sanity.min_score: Input should be less than or equal to 1"):
         load_study(path)
+
+
+def test_a_tasks_section_sets_its_task_runs_only_and_is_checked(tmp_path, mini_glue):
+    raw = study_raw(mini_glue, tasks={"stsb": {"train.max_length": 96}})
+    study = load_study(write_study(tmp_path / "s.yaml", raw))
+    lengths = {(r.config.task, r.kind): r.config.train.max_length for r in study.runs if r.kind != "baseline"}
+    assert lengths[("stsb", "run")] == 96 and lengths[("sst2", "run")] == 128
+    for tasks, message in (
+        ({"nope": {"train.epochs": 1}}, "tasks: unknown task 'nope'"),
+        ({"stsb": {"train.epochz": 1}}, "tasks.stsb: unknown config key 'train.epochz'"),
+        ({"stsb": {"seed": 1}}, "tasks.stsb sets seed, which the grid or a method also sets"),
+        ({"rte": {"train.epochs": 1}}, "tasks: no run of the study has task rte"),
+    ):
+        with pytest.raises(LorascopeError, match=re.escape(message)):
+            load_study(write_study(tmp_path / "bad.yaml", study_raw(mini_glue, tasks=tasks)))

@@ -2,24 +2,27 @@ import pytest
 import torch
 
 from lorascope.config import parse_config
-from lorascope.training import run_training
+from lorascope.training import environment, run_training
 from lorascope.training.environment import choose_precision, library_versions
 from tests.conftest import tiny_run_config
 
 
 @pytest.mark.parametrize(
-    ("cuda", "bf16", "requested", "expected"),
+    ("cuda", "bf16", "cpu_bf16", "requested", "expected"),
     [
-        (False, False, "auto", "fp32"),
-        (True, True, "auto", "bf16"),
-        (True, False, "auto", "fp16"),
-        (False, False, "bf16", "fp32"),  # mixed precision needs a GPU here
-        (True, True, "fp32", "fp32"),
+        (False, False, True, "auto", "fp32"),  # auto keeps fp32 on a CPU
+        (True, True, False, "auto", "bf16"),
+        (True, False, False, "auto", "fp16"),
+        (False, False, False, "bf16", "fp32"),  # no native bf16 on this CPU
+        (False, False, True, "bf16", "bf16"),  # AVX-512 BF16 / AMX: CPU autocast
+        (False, False, True, "fp16", "fp32"),
+        (True, True, True, "fp32", "fp32"),
     ],
 )
-def test_precision_choice(monkeypatch, cuda, bf16, requested, expected):
+def test_precision_choice(monkeypatch, cuda, bf16, cpu_bf16, requested, expected):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    monkeypatch.setattr(environment, "cpu_bf16_supported", lambda: cpu_bf16)
     assert choose_precision(requested) == expected
 
 

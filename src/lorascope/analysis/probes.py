@@ -59,7 +59,7 @@ def hidden_states(
     layers: dict[int, list[torch.Tensor]] = {}
     kept = 0
     for batch in batches:
-        batch = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+        batch = {k: v.to(device) for k, v in batch.items()}
         outputs = model(**batch, output_hidden_states=True)
         room = max_tokens - kept if pooling == "tokens" else None
         for i, hidden in enumerate(outputs.hidden_states):
@@ -101,7 +101,8 @@ def probe_batches(cfg: RunConfig, data: TaskData, tokenizer) -> list[dict[str, t
     """The probe set encoded as the run encodes its inputs, in padded batches of ``train.eval_batch_size``."""
     encoded = data.task.encode(probe_set(cfg, data), tokenizer, cfg.train.max_length)
     collate, size = DataCollatorWithPadding(tokenizer), cfg.train.eval_batch_size
-    return [collate([encoded[j] for j in range(i, min(i + size, len(encoded)))]) for i in range(0, len(encoded), size)]
+    inputs = [{k: v for k, v in encoded[j].items() if k not in data.task.label_keys} for j in range(len(encoded))]
+    return [collate(inputs[i : i + size]) for i in range(0, len(inputs), size)]
 
 
 def base_key(cfg: RunConfig, data: TaskData) -> str:

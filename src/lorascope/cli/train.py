@@ -28,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from lorascope.config import load_config
     from lorascope.io import format_metrics
+    from lorascope.registry import TASKS
     from lorascope.training import preflight, run_training
 
     if args.resume and args.out is None:
@@ -36,6 +37,6 @@ def run(args: argparse.Namespace) -> int:
     checked = preflight(cfg)
     out = args.out or Path("runs") / f"{cfg.task}-{cfg.method}-seed{cfg.seed}-{datetime.now():%Y%m%d-%H%M%S}"
     results = run_training(cfg, out, resume=args.resume, checked=checked)
-    print(f"{cfg.task} {cfg.method} seed {cfg.seed}: {format_metrics(results.metrics)}")
+    print(f"{cfg.task} {cfg.method} seed {cfg.seed}: {format_metrics(results.metrics, TASKS[cfg.task].metric_names)}")
     print(f"results: {RunFolder(out).results_path}")
     return 0

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from lorascope.data import hub
 from lorascope.data.files import read_text
 from lorascope.errors import LorascopeError
 
@@ -92,21 +93,7 @@ def load_local(task: str, data_dir: Path, regression: bool) -> tuple[list[Record
 
 def load_hub(task: str, hub_dataset: str) -> tuple[list[Record], list[Record]]:
     """Train and validation records from the hub (honours ``HF_HUB_OFFLINE`` and the local cache)."""
-    try:
-        import datasets
-    except ImportError:
-        raise LorascopeError(
-            f"task {task}: loading '{hub_dataset}' from the hub needs the datasets package "
-            "(pip install 'lorascope[hub]'), or set data_dir to a local GLUE folder"
-        ) from None
-    try:
-        splits = datasets.load_dataset(hub_dataset, task)
-    except Exception as exc:  # network, cache and dataset errors all mean the same to the user
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LorascopeError(
-            f"task {task}: cannot load '{hub_dataset}' from the Hugging Face hub ({reason}); "
-            "set data_dir to a local GLUE folder to work offline"
-        ) from None
+    splits = hub.load_dataset(task, hub_dataset, task, "set data_dir to a local GLUE folder")
     text, pair = ("sentence", None) if task == "sst2" else ("sentence1", "sentence2")
 
     def records(split: str) -> list[Record]:

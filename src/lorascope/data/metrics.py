@@ -56,3 +56,15 @@ METRICS = {"accuracy": accuracy, "f1": binary_f1, "pearson": pearson, "spearmanr
 
 def compute(names: tuple[str, ...], predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {name: METRICS[name](predictions, labels) for name in names}
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` for the positive labels (1): the Mann–Whitney U over
+    n₁·n₀ with ties counted half; NaN when one class is absent."""
+    gold, score = aligned(scores, labels, np.float64)[::-1]
+    positive = gold == 1
+    n1, n0 = int(positive.sum()), int((~positive).sum())
+    if not n1 or not n0:
+        return math.nan
+    ranks = stats.rankdata(score)
+    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))

@@ -33,3 +33,27 @@ def make_examples(n: int, seed: int, prefix: str = "") -> list[dict[str, object]
         text = " ".join(words)
         records.append({"id": f"{prefix}{len(records)}", "text": text, "label": true_label(text)})
     return records
+
+
+QA_QUESTION = "Which word follows the mark?"
+QA_MARK = "#"
+
+
+def make_qa_examples(n: int, seed: int, prefix: str = "", unanswerable: float = 1 / 3) -> list[dict[str, object]]:
+    """``n`` SQuAD-shaped questions about a context of random four-letter words: the answer is the
+    word right after the mark ``#``, and a context without the mark (a share ``unanswerable``) has no
+    answer. Words have one length so that even a causal model can tell where an answer ends."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    records: list[dict[str, object]] = []
+    for i in range(n):
+        words = ["".join(rng.choice(letters, 4)) for _ in range(int(rng.integers(6, 14)))]
+        answers: list[dict[str, object]] = []
+        if rng.random() >= unanswerable:
+            at = int(rng.integers(0, len(words)))
+            start = len(" ".join(words[:at] + [QA_MARK])) + 1 if at else len(QA_MARK) + 1
+            words.insert(at, QA_MARK)
+            answers = [{"text": words[at + 1], "answer_start": start}]
+        record = {"id": f"{prefix}{i}", "question": QA_QUESTION, "context": " ".join(words), "answers": answers}
+        records.append(record | {"label": int(bool(answers))})
+    return records

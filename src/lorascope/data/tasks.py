@@ -10,14 +10,17 @@ same interface with their own heads.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
-from lorascope.config import RunConfig
+from lorascope.config import DataConfig, RunConfig
 from lorascope.data import files, glue, metrics, synthetic
 from lorascope.data.encoding import EncodedDataset, encode_pairs
+from lorascope.data.evaluation import Evaluation
+from lorascope.data.qa import QuestionAnsweringTask
 from lorascope.data.sampling import score_bin, stratified_indices
 from lorascope.errors import LorascopeError
 from lorascope.registry import TASKS, register_task
@@ -37,6 +40,16 @@ class SentenceTask:
     label_names: tuple[str, ...] | None = None
     source: Literal["glue", "synthetic", "files"] = "glue"  # where examples come from without data files
     head: str = field(default="sequence-classification", init=False)
+    hub_dataset: ClassVar[str] = "nyu-mll/glue"
+    label_keys: ClassVar[tuple[str, ...]] = ("labels",)  # the features the loss reads
+    calibration: ClassVar[float | None] = None  # training examples held out for a decision threshold: none
+
+    def for_run(self, cfg: RunConfig) -> SentenceTask:
+        """The task with the run's own settings (sentence tasks have none)."""
+        return self
+
+    def configure_model(self, config) -> None:
+        """Set what the model head needs on its config (the labels are set when it is loaded)."""
 
     @property
     def needs_files(self) -> bool:
@@ -53,7 +66,23 @@ class SentenceTask:
             raise LorascopeError(f"task {self.name}: give data.train_file and data.eval_file")
         if cfg.data_dir is not None:
             return glue.load_local(self.name, cfg.data_dir, self.regression)
-        return glue.load_hub(self.name, data.hub_dataset)
+        return glue.load_hub(self.name, data.hub_dataset or self.hub_dataset)
+
+    def read_files(self, data: DataConfig) -> tuple[list[Record], list[Record], dict[str, list[str]]]:
+        """Records of ``data.train_file`` and ``data.eval_file`` (CSV, TSV or JSONL) and where each stands."""
+        columns = self.default_columns() | data.columns
+        required = ("text", "label") + (("text_pair",) if self.pair else ())
+        fields = {k: v for k, v in columns.items() if k in required + ("id",)}
+        train, train_places = files.read_records(data.train_file, fields, required)  # type: ignore[arg-type]
+        evaluation, eval_places = files.read_records(data.eval_file, fields, required)  # type: ignore[arg-type]
+        return train, evaluation, {"train": train_places, "eval": eval_places}
+
+    def normalise(self, train: list[Record], evaluation: list[Record], places: dict[str, list[str]]) -> SentenceTask:
+        """Labels as class indices (or floats), in place; generic tasks learn their label set from train."""
+        return _normalise_labels(self, train, evaluation, places)
+
+    def warnings(self, train: list[Record], evaluation: list[Record]) -> list[str]:
+        return []
 
     @property
     def num_labels(self) -> int:
@@ -87,6 +116,23 @@ class SentenceTask:
     def score(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         return metrics.compute(self.metric_names, predictions, labels)
 
+    def selection_scores(self, outputs: np.ndarray | tuple, labels: np.ndarray, dataset) -> dict[str, float]:
+        """The metrics of an evaluation during training, which choose the best checkpoint."""
+        return self.score(self.decode(outputs), labels)
+
+    def evaluate(self, predict, data: TaskData, eval_set: EncodedDataset, tokenizer, max_length: int) -> Evaluation:
+        """The final evaluation: ``predict(dataset)`` gives the model's outputs on an encoded dataset."""
+        predictions = self.decode(predict(eval_set))
+        return Evaluation(predictions.tolist(), self.score(predictions, _labels(data.eval)))
+
+    def evaluate_baseline(self, predictions: np.ndarray, data: TaskData) -> Evaluation:
+        """A baseline's predictions (from the training labels alone), scored."""
+        return Evaluation(predictions.tolist(), self.score(predictions, _labels(data.eval)))
+
+
+def _labels(records: list[Record]) -> np.ndarray:
+    return np.array([r["label"] for r in records])
+
 
 def _glue_task(name: str, regression: bool, pair: bool, metric_names: tuple[str, ...], main: str) -> SentenceTask:
     names = None if regression else (glue.LAYOUTS[name].label_names or ("0", "1"))
@@ -103,6 +149,8 @@ for _task in (
     SentenceTask("text-regression", True, False, ("pearson", "spearmanr"), "pearson", source="files"),
 ):
     register_task(_task)
+register_task(QuestionAnsweringTask("squad_v2"))
+register_task(QuestionAnsweringTask("synthetic_qa", source="synthetic"))
 
 
 @dataclass
@@ -110,6 +158,7 @@ class TaskData:
     task: SentenceTask
     train: list[Record]
     eval: list[Record]
+    calibration: list[Record] = field(default_factory=list)  # held out of train to choose a threshold
 
 
 def _normalise_labels(
@@ -157,43 +206,57 @@ def _subset(task: SentenceTask, records: list[Record], limit: int | None, seed: 
     return [records[i] for i in keep]
 
 
-def _hold_out(task: SentenceTask, records: list[Record], holdout: float, seed: int) -> tuple[list, list]:
+def _hold_out(
+    task: SentenceTask, records: list[Record], holdout: float, seed: int, key: str = "data.holdout"
+) -> tuple[list, list]:
     """(rest, held out): a stratified share (below 1) or number of ``records`` held out."""
     n = round(holdout * len(records)) if holdout < 1 else int(holdout)
     if not 1 <= n < len(records):
         raise LorascopeError(
-            f"data.holdout {holdout:g}: holds out {n} of {len(records)} training examples; "
-            "leave at least one on each side"
+            f"{key} {holdout:g}: holds out {n} of {len(records)} training examples; leave at least one on each side"
         )
     held = set(stratified_indices(task.strata(records), n, seed))
     rest = [r for i, r in enumerate(records) if i not in held]
     return rest, [r for i, r in enumerate(records) if i in held]
 
 
+_WARNED: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """A warning on stderr, once per process (a study loads the same data for every run)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"warning: {message}", file=sys.stderr)
+
+
 def load_task_data(cfg: RunConfig) -> TaskData:
     """Records for ``cfg.task`` from files, ``data_dir``, the generator or the hub, subset as asked."""
-    task = TASKS[cfg.task]
+    task = TASKS[cfg.task].for_run(cfg)
     data = cfg.data
     seed = cfg.seed if data.sample_seed is None else data.sample_seed
     if data.train_file is not None or data.eval_file is not None:
         if data.train_file is None or data.eval_file is None:
             raise LorascopeError("data: give both data.train_file and data.eval_file")
-        columns = task.default_columns() | data.columns
-        required = ("text", "label") + (("text_pair",) if task.pair else ())
-        fields = {k: v for k, v in columns.items() if k in required + ("id",)}
-        train, train_places = files.read_records(data.train_file, fields, required)
-        evaluation, eval_places = files.read_records(data.eval_file, fields, required)
-        places = {"train": train_places, "eval": eval_places}
+        train, evaluation, places = task.read_files(data)
     else:
         train, evaluation = task.load_examples(cfg, seed)
         places = {
             split: [f"{split} example {r['id']}" for r in records]
             for split, records in (("train", train), ("eval", evaluation))
         }
-    task = _normalise_labels(task, train, evaluation, places)
+    task = task.normalise(train, evaluation, places)
     train = _subset(task, train, cfg.max_train_samples, seed)
     if data.eval_split == "train":  # sanity checks: score on the very examples trained on
-        return TaskData(task, train, [dict(r) for r in train])
+        calibration = [dict(r) for r in train] if task.calibration else []
+        return TaskData(task, train, [dict(r) for r in train], calibration)
     if data.eval_split == "holdout":
-        return TaskData(task, *_hold_out(task, train, data.holdout, seed))
-    return TaskData(task, train, _subset(task, evaluation, cfg.max_eval_samples, seed))
+        train, evaluation = _hold_out(task, train, data.holdout, seed)
+    else:
+        evaluation = _subset(task, evaluation, cfg.max_eval_samples, seed)
+    calibration: list[Record] = []
+    if task.calibration:
+        train, calibration = _hold_out(task, train, task.calibration, seed, "qa.threshold_holdout")
+    for message in task.warnings(train, evaluation):
+        warn_once(message)
+    return TaskData(task, train, evaluation, calibration)

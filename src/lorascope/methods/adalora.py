@@ -12,7 +12,7 @@ from transformers import TrainerCallback
 
 from lorascope.config import RunConfig
 from lorascope.methods.base import MethodContext, MethodHooks
-from lorascope.methods.lora import HEAD_TASK_TYPES, adapter_parameters
+from lorascope.methods.lora import HEAD_TASK_TYPES, adapter_parameters, saved_modules
 
 
 def planned_steps(cfg: RunConfig, train_examples: int) -> int:
@@ -59,7 +59,7 @@ def apply_adalora(
         lora_alpha=cfg.lora.alpha,
         lora_dropout=cfg.lora.dropout,
         target_modules=targets,
-        modules_to_save=list(fully_trained) if fully_trained else None,
+        modules_to_save=saved_modules(model, head, fully_trained),
     )
     return get_peft_model(model, peft_config)
 

@@ -10,9 +10,10 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
 
 from lorascope.errors import LorascopeError
+from lorascope.models.qa import QuestionAnsweringHead
 from lorascope.models.tiny import ARCHITECTURES, tiny_config_and_tokenizer
 
-HEADS = {"sequence-classification": AutoModelForSequenceClassification}
+HEADS = {"sequence-classification": AutoModelForSequenceClassification, "question-answering": QuestionAnsweringHead}
 
 
 def is_builtin(name: str) -> bool:

@@ -124,6 +124,10 @@ class RunFolder(_Folder):
     def predictions(self) -> Path:
         return self.path / "eval_predictions.jsonl"
 
+    def output(self, name: str) -> Path:
+        """A file a task writes in its own format beside the predictions (``squad_predictions.json``)."""
+        return self.path / name
+
     @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"

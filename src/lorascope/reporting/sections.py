@@ -4,7 +4,7 @@ here writes a file or lays out text; ``reporting.report`` renders each section."
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +22,7 @@ from lorascope.records import (
     StudyFolder,
     TuningSummary,
 )
-from lorascope.registry import METHODS, method_spec
+from lorascope.registry import METHODS, TASKS, method_spec
 from lorascope.reporting.observations import observer
 from lorascope.stats.descriptive import (
     Anova,
@@ -266,8 +266,16 @@ def _table_groups(data: StudyData, task: str) -> list[tuple[str, list[Entry]]]:
     return list(groups.items())
 
 
+def _headline(task: str, metrics: list[str]) -> list[str]:
+    """The metrics a task's table shows: its registered ``metric_names`` (QA has many more numbers,
+    all in the CSV), or every one for a task not registered in this process."""
+    names = TASKS.get(task).metric_names if task in TASKS else ()
+    return [m for m in metrics if m in names] or metrics
+
+
 def results(data: StudyData) -> Results:
-    """Per task and method (baselines too): every metric's mean and 95% t interval over seeds, and mean costs."""
+    """Per task and method (baselines too): every metric's mean and 95% t interval over seeds (the table
+    shows the task's headline metrics, the CSV all), and mean costs."""
     tables, csv_rows, panels = [], [], {}
     for task in data.tasks:
         metrics = sorted({m for r in data.runs if r.group["task"] == task for m in _results(r).metrics})
@@ -307,7 +315,9 @@ def results(data: StudyData) -> Results:
                     _mean([r.peak_memory_mb for r in found]),
                 )
             )
-        tables.append(TaskResults(task, metrics, rows))
+        shown = [i for i, m in enumerate(metrics) if m in _headline(task, metrics)]
+        rows = [replace(row, cells=[row.cells[i] for i in shown]) for row in rows]
+        tables.append(TaskResults(task, [metrics[i] for i in shown], rows))
         main = data.main_metric[task]
         panels[task] = (
             main,

@@ -28,6 +28,7 @@ from transformers import TrainerCallback
 from lorascope.errors import LorascopeError, os_error
 from lorascope.io import format_metrics
 from lorascope.records import Plan, PlanEntry, RunError, RunFolder, RunResults, StudyFolder, TunedRow
+from lorascope.registry import TASKS
 from lorascope.studies.sanity import sanity_verdict
 from lorascope.studies.spec import Kind, PlannedRun, Study
 from lorascope.training.run import preflight, run_training
@@ -307,7 +308,9 @@ def _run_study(
             log.write("done", run, seconds=round(seconds, 3))
             outcome.ran.append(run.id)
             if kind != "baseline":
-                echo(f"  done in {_duration(seconds)}: {format_metrics(results.metrics)}")
+                echo(
+                    f"  done in {_duration(seconds)}: {format_metrics(results.metrics, TASKS[run.config.task].metric_names)}"
+                )
         scored = progress.finished - len(progress.earlier)
         if kind == "baseline" and scored:
             echo(f"baselines: {scored} ({', '.join(study.spec.baselines)}) scored on the evaluation sets")

@@ -30,7 +30,7 @@ from lorascope.config import (
     validation_problems,
 )
 from lorascope.errors import LorascopeError
-from lorascope.registry import names_of, one_of
+from lorascope.registry import TASKS, names_of, one_of
 from lorascope.serving.workload import MODES as SERVING_MODES
 from lorascope.stats.hypotheses import HypothesesConfig, check_variants
 from lorascope.studies.sanity import SanityConfig, sanity_config
@@ -58,6 +58,11 @@ class StudyConfig(_Strict):
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Config key -> values to try.")
     methods: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Variant name -> config keys it sets, e.g. {method: lora, lora.r: 8}."
+    )
+    tasks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Task -> config keys set on that task's runs only (before the methods' keys), e.g. "
+        "{squad_v2: {train.max_length: 384}}.",
     )
     baselines: list[Annotated[str, AfterValidator(lambda name: one_of(name, names_of("baseline")))]] = Field(
         default_factory=lambda: list(names_of("baseline")), description="Baselines scored per task and seed."
@@ -119,8 +124,33 @@ class StudyConfig(_Strict):
                     )
         return methods
 
+    @field_validator("tasks")
+    @classmethod
+    def _task_keys_known(cls, tasks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for task, keys in tasks.items():
+            if task not in TASKS:
+                raise PydanticCustomError(
+                    "cross_key",
+                    "tasks: unknown task '{task}'; registered: {names}",
+                    {"task": task, "names": ", ".join(TASKS.names())},
+                )
+            for key in keys:
+                if not is_config_key(key) or key == "task" or key.startswith("task."):
+                    raise PydanticCustomError(
+                        "cross_key", "tasks.{task}: unknown config key '{key}'", {"task": task, "key": key}
+                    )
+        return tasks
+
     @model_validator(mode="after")
     def _no_key_set_twice(self) -> StudyConfig:
+        for task, keys in self.tasks.items():
+            both = sorted(set(keys) & (set(self.grid) | {k for v in self.methods.values() for k in v}))
+            if both:
+                raise PydanticCustomError(
+                    "cross_key",
+                    "tasks.{task} sets {keys}, which the grid or a method also sets; set each key in one place",
+                    {"task": task, "keys": ", ".join(both)},
+                )
         for name, keys in self.methods.items():
             both = sorted(set(keys) & set(self.grid))
             if both:
@@ -158,9 +188,16 @@ def run_id(cfg: RunConfig) -> str:
     """A stable id: the first 10 hex digits of SHA-256 over the resolved config as canonical JSON.
 
     Keys at their default value are left out, so a key added to lorascope later (with a default)
-    leaves the ids of existing runs unchanged.
+    leaves the ids of existing runs unchanged; so is ``data.hub_dataset`` when it is the task's own
+    (the config writes it out).
     """
-    canonical = json.dumps(cfg.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":"))
+    dumped = cfg.model_dump(mode="json", exclude_defaults=True)
+    data = dumped.get("data", {})
+    if data.get("hub_dataset") == TASKS[cfg.task].hub_dataset:
+        del data["hub_dataset"]
+        if not data:
+            del dumped["data"]
+    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:10]
 
 
@@ -245,6 +282,8 @@ def expand(
             raw = copy.deepcopy(base)
             for (key, _), value in zip(axes, values, strict=True):
                 set_key(raw, key, value)
+            for key, value in spec.tasks.get(raw.get("task"), {}).items():
+                set_key(raw, key, value)
             for key, value in keys.items():
                 set_key(raw, key, value)
             point = ", ".join(f"{k}={_display(v)}" for (k, _), v in zip(axes, values, strict=True))
@@ -264,6 +303,9 @@ def expand(
             by_id[run.id] = label
             grid_runs.append(run)
 
+    unused = sorted(set(spec.tasks) - {r.config.task for r in grid_runs})
+    if unused:
+        raise LorascopeError(f"{source}: tasks: no run of the study has task {', '.join(unused)}")
     baselines = []
     for run in grid_runs:
         for method in spec.baselines:

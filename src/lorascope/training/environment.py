@@ -17,11 +17,20 @@ from lorascope.records import Environment
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "tokenizers", "safetensors", "numpy", "scipy", "pydantic")
 
 
+def cpu_bf16_supported() -> bool:
+    """Whether this processor computes bf16 natively (AVX-512 BF16 or AMX), so CPU autocast pays."""
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return bool(check and check())
+
+
 def choose_precision(requested: str) -> str:
-    """``auto`` → bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
+    """``auto`` → bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU; an explicit
+    ``bf16`` also runs on a CPU with native bf16 (AVX-512 BF16, AMX)."""
     if requested != "auto":
-        if requested in ("fp16", "bf16") and not torch.cuda.is_available():
-            return "fp32"  # mixed precision needs a GPU here; the environment record says so
+        if requested == "bf16" and not torch.cuda.is_available():
+            return "bf16" if cpu_bf16_supported() else "fp32"  # the environment record says which
+        if requested == "fp16" and not torch.cuda.is_available():
+            return "fp32"  # fp16 autocast needs a GPU here
         return requested
     if not torch.cuda.is_available():
         return "fp32"

@@ -39,9 +39,10 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from lorascope.analysis.probes import BaseCache, DriftSnapshots, base_key, probe_batches
 from lorascope.config import RunConfig
+from lorascope.data.evaluation import Evaluation
 from lorascope.data.tasks import TaskData, load_task_data
 from lorascope.errors import LorascopeError
-from lorascope.io import json_safe, write_predictions
+from lorascope.io import json_safe, write_json, write_predictions
 from lorascope.methods.base import MethodContext
 from lorascope.methods.lora import resolve_targets
 from lorascope.methods.unfreeze import ScheduledUnfreeze, check_unfreeze_modules, scheduled_parameters
@@ -75,6 +76,7 @@ def preflight(cfg: RunConfig) -> Preflight:
     if spec.kind == "baseline":
         return Preflight(data, None, None, [])
     config = load_model_config(cfg.model, data.task.num_labels, data.task.label_names, cfg.trust_remote_code)
+    data.task.configure_model(config)
     positions = getattr(config, "max_position_embeddings", None)
     if isinstance(positions, int) and cfg.train.max_length > positions:
         raise LorascopeError(
@@ -152,7 +154,9 @@ def _differing_keys(new: dict, old: dict, prefix: str = "") -> list[str]:
     return sorted(keys)
 
 
-def _training_arguments(cfg: RunConfig, output_dir: Path, precision: str, main_metric: str) -> TrainingArguments:
+def _training_arguments(
+    cfg: RunConfig, output_dir: Path, precision: str, main_metric: str, label_keys: tuple[str, ...]
+) -> TrainingArguments:
     t = cfg.train
     steps = t.eval_strategy == "steps"
     checkpoints = method_spec(cfg.method).checkpoints  # else the final model is the one reported
@@ -185,6 +189,7 @@ def _training_arguments(cfg: RunConfig, output_dir: Path, precision: str, main_m
         data_seed=cfg.seed,
         use_cpu=not torch.cuda.is_available(),
         remove_unused_columns=False,
+        label_names=list(label_keys),
         restore_callback_states_from_checkpoint=True,
         dataloader_num_workers=0,
         disable_tqdm=False,  # else the Trainer prints every log dict; its bar is replaced by RunProgress
@@ -214,14 +219,13 @@ def _run_baseline(cfg: RunConfig, folder: RunFolder, checked: Preflight, env: En
     started = time.perf_counter()
     train_labels = np.array([r["label"] for r in data.train])
     hooks = method_spec(cfg.method).behaviour()
-    predictions = hooks.predict(cfg, train_labels, len(data.eval), task.regression)
-    metrics = task.score(predictions, np.array([r["label"] for r in data.eval]))
-    write_predictions(folder.predictions, data.eval, predictions)
+    evaluation = task.evaluate_baseline(hooks.predict(cfg, train_labels, len(data.eval), task.regression), data)
+    _write_evaluation(folder, data.eval, evaluation)
     results = _results(
         cfg,
         checked,
         env,
-        metrics,
+        evaluation.metrics,
         best_checkpoint=None,
         trainable_params=0,
         total_params=0,
@@ -236,6 +240,13 @@ def _run_baseline(cfg: RunConfig, folder: RunFolder, checked: Preflight, env: En
     )
     folder.write_results(results)
     return results
+
+
+def _write_evaluation(folder: RunFolder, records: list[dict], evaluation: Evaluation) -> None:
+    """``eval_predictions.jsonl`` and the task's own files (SQuAD's official formats, say)."""
+    write_predictions(folder.predictions, records, evaluation.predictions, evaluation.columns)
+    for name, content in evaluation.files.items():
+        write_json(folder.output(name), content)
 
 
 def _rank_config(cfg: RunConfig, folder: RunFolder, checked: Preflight) -> RankConfig | None:
@@ -344,7 +355,10 @@ def _trainer(
     task, data = checked.data.task, checked.data
     ranks = _rank_config(cfg, folder, checked)
     model, tokenizer = starting_model(cfg, checked.model_config, task.head)
-    context = MethodContext(cfg, task.head, checked.lora_targets, checked.unfreeze_modules, ranks, len(data.train))
+    max_length = cfg.train.max_length
+    train_set = task.encode(data.train, tokenizer, max_length)
+    eval_set = task.encode(data.eval, tokenizer, max_length)
+    context = MethodContext(cfg, task.head, checked.lora_targets, checked.unfreeze_modules, ranks, len(train_set))
     model, method_callbacks = hooks.prepare(model, context)
     extra: list[TrainerCallback] = [JsonlLog(folder.train_log), FiniteLoss(), TrainClock(), *method_callbacks]
     scheduled = {}
@@ -356,17 +370,14 @@ def _trainer(
     if cfg.train.early_stopping_patience:
         extra.append(EarlyStoppingCallback(cfg.train.early_stopping_patience))
 
-    max_length = cfg.train.max_length
-    train_set = task.encode(data.train, tokenizer, max_length)
-    eval_set = task.encode(data.eval, tokenizer, max_length)
     trainer = LorascopeTrainer(
         model=model,
-        args=_training_arguments(cfg, folder.checkpoints, precision, task.main_metric),
+        args=_training_arguments(cfg, folder.checkpoints, precision, task.main_metric, task.label_keys),
         train_dataset=train_set,
         eval_dataset=eval_set,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
-        compute_metrics=selection_metrics(task),
+        compute_metrics=selection_metrics(task, eval_set),
         callbacks=extra + list(callbacks or []),
         lora_penalty=hooks.lora_penalty(cfg),
         scheduled_params=tuple(scheduled.values()),
@@ -399,9 +410,11 @@ def _finish(
     hooks = spec.behaviour()
     task, data = checked.data.task, checked.data
     clock = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TrainClock))  # restored on resume
-    predictions = task.decode(trainer.predict(eval_set).predictions)
-    metrics = task.score(predictions, np.array([r["label"] for r in data.eval]))
-    write_predictions(folder.predictions, data.eval, predictions)
+    trainer.compute_metrics = None  # it scores the eval set during training; the task scores every set now
+    evaluation = task.evaluate(
+        lambda dataset: trainer.predict(dataset).predictions, data, eval_set, tokenizer, cfg.train.max_length
+    )
+    _write_evaluation(folder, data.eval, evaluation)
 
     artifact = folder / (spec.artifact or "model")
     if cfg.train.save_model:
@@ -413,7 +426,7 @@ def _finish(
         cfg,
         checked,
         env,
-        metrics,
+        evaluation.metrics,
         best_checkpoint=Path(best).name if best else None,
         trainable_params=trainable,
         total_params=total,

@@ -47,11 +47,12 @@ class LorascopeTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
-def selection_metrics(task):
-    """``compute_metrics`` for the Trainer: undefined correlations count as 0 when picking checkpoints."""
+def selection_metrics(task, eval_set):
+    """``compute_metrics`` for the Trainer on ``eval_set``: undefined correlations count as 0 when
+    picking checkpoints."""
 
     def compute(eval_prediction) -> dict[str, float]:
-        scores = task.score(task.decode(eval_prediction.predictions), eval_prediction.label_ids)
+        scores = task.selection_scores(eval_prediction.predictions, eval_prediction.label_ids, eval_set)
         return {k: 0.0 if math.isnan(v) else v for k, v in scores.items()}
 
     return compute
