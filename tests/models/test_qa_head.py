@@ -119,3 +119,11 @@ def test_saved_models_and_adapters_reload_with_their_head(tmp_path):
     reloaded = PeftModel.from_pretrained(model("tiny-llama"), tmp_path / "adapter").eval()
     torch.testing.assert_close(reloaded(**plain).answerable_logits, wrapped(**plain).answerable_logits)
     torch.testing.assert_close(reloaded(**plain).start_logits, wrapped(**plain).start_logits)
+
+
+def test_the_trainer_averages_the_loss_over_accumulated_batches():
+    from transformers import Trainer, TrainingArguments
+
+    args = TrainingArguments("unused", use_cpu=True, report_to="none", gradient_accumulation_steps=4)
+    trainer = Trainer(model=model(), args=args)
+    assert not trainer.model_accepts_loss_kwargs  # so it divides our batch-mean loss by the 4 steps

@@ -63,6 +63,10 @@ def pooled_positions(attention_mask: torch.Tensor | None, length: int, last: boo
 class AnswerabilityMixin:
     """Put before a transformers ``…ForQuestionAnswering`` class; see the module's docstring."""
 
+    # the loss is a mean over the batch: the Trainer must divide it under gradient accumulation
+    # (it does not for a model whose forward takes **kwargs, expecting num_items_in_batch there)
+    accepts_loss_kwargs = False
+
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.qa_head = getattr(config, "qa_head", "answerability")
