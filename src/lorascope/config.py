@@ -206,6 +206,10 @@ class QaConfig(_Strict):
 
     _holdout_amount = field_validator("threshold_holdout")(holdout_amount)
 
+    def stride(self, max_length: int) -> int:
+        """``doc_stride``, or its default for windows of ``max_length`` tokens."""
+        return self.doc_stride or max_length // 3
+
 
 class TrainConfig(_Strict):
     """Optimisation and evaluation schedule (mapped onto ``transformers.TrainingArguments``)."""
@@ -279,7 +283,7 @@ class RunConfig(_Strict):
         if self.data.hub_dataset is None:  # written out, so that config.yaml says where examples came from
             self.data.hub_dataset = task.hub_dataset
         if task.head == "question-answering":
-            stride = self.qa.doc_stride or self.train.max_length // 3
+            stride = self.qa.stride(self.train.max_length)
             if self.train.max_length - self.qa.max_question_length - 3 <= stride:
                 raise PydanticCustomError(
                     "cross_key",

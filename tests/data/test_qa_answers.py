@@ -55,10 +55,14 @@ def two_window_dataset():
         {"id": "b", "context": "klmnop", "answers": [], "label": 0},
     ]
     # token 0 is [CLS], token 1 the question; then one token per two characters of context
+    offsets = [
+        (None, None, (0, 2), (2, 4), (4, 6), (6, 8)),
+        (None, None, (4, 6), (6, 8), (8, 10)),
+        (None, None, (0, 2), (2, 4), (4, 6)),
+    ]
     windows = [
-        Window(0, (None, None, (0, 2), (2, 4), (4, 6), (6, 8)), None),
-        Window(0, (None, None, (4, 6), (6, 8), (8, 10)), (3, 4)),
-        Window(1, (None, None, (0, 2), (2, 4), (4, 6)), None),
+        Window(example, o, answer, tuple(x is not None for x in o))
+        for example, o, answer in zip((0, 0, 1), offsets, (None, (3, 4), None), strict=True)
     ]
     return WindowDataset([{}] * 3, windows, records)
 

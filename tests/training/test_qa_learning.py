@@ -6,6 +6,7 @@ import pytest
 
 from lorascope.config import parse_config
 from lorascope.training import run_training
+from tests.conftest import tiny_run_config
 from tests.squad_reference import DEV, TRAIN
 
 pytestmark = pytest.mark.slow
@@ -55,15 +56,15 @@ def test_minilm_learns_spans_and_the_degenerate_baselines_stand_beside_it(tmp_pa
 
 
 def synthetic_run(tmp_path, head):
-    raw = {
-        "model": "tiny-llama",
-        "task": "synthetic_qa",
-        "method": "full",
-        "seed": 0,
-        "data": {"synthetic_size": 600},
-        "qa": {"head": head, "max_question_length": 32},
-        "train": {"epochs": 6, "batch_size": 16, "max_length": 128, "learning_rate": 3e-3},
-    }
+    raw = tiny_run_config(
+        model="tiny-llama",
+        task="synthetic_qa",
+        method="full",
+        seed=0,
+        data__synthetic_size=600,
+        qa={"head": head, "max_question_length": 32},
+        train={"epochs": 6, "batch_size": 16, "max_length": 128, "learning_rate": 3e-3},
+    )
     return run_training(parse_config(raw).resolved(), tmp_path)
 
 

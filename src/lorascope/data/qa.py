@@ -72,10 +72,9 @@ def answers(outputs: Outputs, dataset: WindowDataset, settings: QaConfig) -> Ans
     null_min: dict[int, float] = {}
     for w, window in enumerate(dataset.windows):
         length = min(len(window.offsets), start.shape[1])
-        context = str(dataset.records[window.example]["context"])
-        # a span starts and ends on a token with text: one of white space alone would score as "no answer"
-        valid = np.array([o is not None and bool(context[o[0] : o[1]].strip()) for o in window.offsets[:length]])
+        valid = np.array(window.boundaries[:length])  # a span of white space alone would score as "no answer"
         found = best_span(start[w, :length], end[w, :length], valid, settings.max_answer_length, settings.n_best)
+        context = str(dataset.records[window.example]["context"])
         if found and (window.example not in best or found[0] > best[window.example][0]):
             best[window.example] = (found[0], span_text(context, window.offsets, found[1], found[2]))
         if answerable is not None:
@@ -108,7 +107,7 @@ def qa_metrics(answers_: Answers, records: list[Record], threshold: float) -> di
     truth = gold(records)
     out = squad_v2_scores(truth, answers_.decided(threshold))
     at_half = squad_v2_scores(truth, answers_.spans, answers_.no_answer, threshold=0.5)
-    oracle = squad_v2_scores(truth, answers_.spans, answers_.no_answer)
+    oracle = squad_v2_scores(truth, answers_.spans, answers_.no_answer)  # at threshold 1: every span kept
     ids = list(truth)
     has = np.array([1 if truth[q] else 0 for q in ids])
     out |= {
@@ -120,7 +119,7 @@ def qa_metrics(answers_: Answers, records: list[Record], threshold: float) -> di
         "best_exact_oracle": oracle["best_exact"],
         "best_f1_oracle_threshold": oracle["best_f1_thresh"],
         "always_empty_f1": squad_v2_scores(truth, dict.fromkeys(ids, ""))["f1"],
-        "never_empty_f1": squad_v2_scores(truth, answers_.spans)["f1"],
+        "never_empty_f1": oracle["f1"],
     }
     return out
 
@@ -159,9 +158,6 @@ class QuestionAnsweringTask:
 
     def for_run(self, cfg: RunConfig) -> QuestionAnsweringTask:
         return replace(self, settings=cfg.qa)
-
-    def default_columns(self) -> dict[str, str]:
-        return {}
 
     def strata(self, records: list[Record]) -> list[object]:
         """Answerable (1) or not (0): subsets and holdouts keep the share of unanswerable questions."""
@@ -205,12 +201,9 @@ class QuestionAnsweringTask:
         config.qa_head = self.settings.head
         config.qa_answerable_weight = self.settings.answerable_weight
 
-    def doc_stride(self, max_length: int) -> int:
-        return self.settings.doc_stride or max_length // 3
-
     def encode(self, records: list[Record], tokenizer, max_length: int) -> WindowDataset:
         s = self.settings
-        return encode_windows(tokenizer, records, max_length, self.doc_stride(max_length), s.max_question_length)
+        return encode_windows(tokenizer, records, max_length, s.stride(max_length), s.max_question_length)
 
     def selection_scores(self, outputs: Outputs, labels: object, dataset: WindowDataset) -> dict[str, float]:
         """F1 and EM at no-answer threshold 0.5, to choose checkpoints (the threshold is tuned only at the end)."""

@@ -28,6 +28,7 @@ class Window:
     example: int
     offsets: Offsets
     answer: tuple[int, int] | None  # token span of the first gold answer, when whole inside
+    boundaries: tuple[bool, ...]  # tokens a predicted span may start or end on: context text, not white space alone
 
 
 class WindowDataset(EncodedDataset):
@@ -107,7 +108,9 @@ def encode_windows(
         )
         answers = records[example]["answers"]
         answer = token_span(offsets, *answer_characters(answers[0])) if answers else None  # type: ignore[index]
-        windows.append(Window(example, offsets, answer))
+        context = contexts[example]
+        boundaries = tuple(o is not None and bool(context[o[0] : o[1]].strip()) for o in offsets)
+        windows.append(Window(example, offsets, answer, boundaries))
         start, end = answer or (0, 0)
         features.append(
             {k: encoded[k][i] for k in keys}

@@ -122,16 +122,11 @@ class SentenceTask:
 
     def evaluate(self, predict, data: TaskData, eval_set: EncodedDataset, tokenizer, max_length: int) -> Evaluation:
         """The final evaluation: ``predict(dataset)`` gives the model's outputs on an encoded dataset."""
-        predictions = self.decode(predict(eval_set))
-        return Evaluation(predictions.tolist(), self.score(predictions, _labels(data.eval)))
+        return self.evaluate_baseline(self.decode(predict(eval_set)), data)
 
     def evaluate_baseline(self, predictions: np.ndarray, data: TaskData) -> Evaluation:
-        """A baseline's predictions (from the training labels alone), scored."""
-        return Evaluation(predictions.tolist(), self.score(predictions, _labels(data.eval)))
-
-
-def _labels(records: list[Record]) -> np.ndarray:
-    return np.array([r["label"] for r in records])
+        """Predictions for ``data.eval`` (a baseline's, from the training labels alone), scored."""
+        return Evaluation(predictions.tolist(), self.score(predictions, np.array([r["label"] for r in data.eval])))
 
 
 def _glue_task(name: str, regression: bool, pair: bool, metric_names: tuple[str, ...], main: str) -> SentenceTask:

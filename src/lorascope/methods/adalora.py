@@ -59,7 +59,7 @@ def apply_adalora(
         lora_alpha=cfg.lora.alpha,
         lora_dropout=cfg.lora.dropout,
         target_modules=targets,
-        modules_to_save=saved_modules(model, head, fully_trained),
+        modules_to_save=saved_modules(model, fully_trained),
     )
     return get_peft_model(model, peft_config)
 

@@ -11,7 +11,7 @@ from lorascope.config import LoraConfig
 from lorascope.errors import LorascopeError
 from lorascope.methods.base import MethodContext, MethodHooks
 from lorascope.models.layers import is_adaptable, matching
-from lorascope.models.qa import HEAD_MODULES
+from lorascope.models.qa import CLASSIFIER
 from lorascope.ranks.rank_config import RankConfig, peft_lora_config
 
 # PEFT's table, plus families it leaves out.
@@ -20,11 +20,10 @@ EXTRA_DEFAULT_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
 HEAD_TASK_TYPES = {"sequence-classification": TaskType.SEQ_CLS, "question-answering": TaskType.QUESTION_ANS}
 
 
-def saved_modules(model: torch.nn.Module, head: str, fully_trained: list[str] | None) -> list[str] | None:
+def saved_modules(model: torch.nn.Module, fully_trained: list[str] | None) -> list[str] | None:
     """PEFT ``modules_to_save``: the base modules trained in full, and head modules PEFT does not add
     itself (its QA wrapper adds ``qa_outputs``, not the answerability classifier)."""
-    extra = [m for m in HEAD_MODULES if head == "question-answering" and hasattr(model, m) and m != "qa_outputs"]
-    names = list(fully_trained or []) + extra
+    names = list(fully_trained or []) + ([CLASSIFIER] if hasattr(model, CLASSIFIER) else [])
     return names or None
 
 
@@ -81,7 +80,7 @@ def apply_lora(
         "lora_dropout": cfg.dropout,
         "use_rslora": cfg.use_rslora,
         "bias": cfg.bias,
-        "modules_to_save": saved_modules(model, head, fully_trained),
+        "modules_to_save": saved_modules(model, fully_trained),
     }
     if rank_config is not None:
         return get_peft_model(model, peft_lora_config(rank_config, **common))

@@ -29,7 +29,7 @@ from transformers.models.auto.modeling_auto import (
 
 from lorascope.errors import LorascopeError
 
-HEAD_MODULES = ("qa_outputs", "answerability")  # trained in full under adapters (PEFT modules_to_save)
+CLASSIFIER = "answerability"  # the classifier's module name (PEFT's QA wrapper saves qa_outputs itself)
 
 
 def is_decoder(config: PretrainedConfig) -> bool:
