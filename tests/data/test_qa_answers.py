@@ -151,3 +151,45 @@ def test_when_the_best_starts_all_follow_the_best_ends_a_span_is_still_found():
     end = np.array([6.5, 5.0, 0.2, 0.1, 0.0])
     valid = np.ones(5, dtype=bool)
     assert best_span(start, end, valid, 30, n_best=2) == pytest.approx(brute_best(start, end, valid, 30))
+
+
+def test_the_threshold_is_chosen_on_the_held_out_questions_not_on_eval():
+    """On the held-out questions the classifier is right, on eval exactly wrong: the held-out threshold,
+    applied to eval, gets F1 0, where a threshold chosen on eval (the oracle) would get 0.5."""
+    from types import SimpleNamespace
+
+    from lorascope.data.qa import QuestionAnsweringTask
+    from lorascope.models.tiny import tiny_config_and_tokenizer
+
+    tokenizer = tiny_config_and_tokenizer("tiny-bert")[1]
+
+    def questions(prefix, n, answered):
+        context = "alpha beta gamma"
+        answers = [{"text": "alpha", "answer_start": 0}] if answered else []
+        return [
+            {"id": f"{prefix}{i}", "question": "q?", "context": context, "answers": answers, "label": int(answered)}
+            for i in range(n)
+        ]
+
+    held = questions("h", 6, True) + questions("n", 4, False)
+    evaluation = questions("e", 5, False) + questions("f", 5, True)
+    task = QuestionAnsweringTask("squad_v2")
+
+    def predict(dataset):
+        """Spans at "alpha"; the answerable logit: confident for h* (answerable) and e* (not), low otherwise."""
+        length = max(len(w.offsets) for w in dataset.windows)
+        start, end = np.full((len(dataset), length), -9.0), np.full((len(dataset), length), -9.0)
+        logit = np.zeros(len(dataset))
+        for w, window in enumerate(dataset.windows):
+            first = next(i for i, o in enumerate(window.offsets) if o is not None)
+            start[w, first], end[w, first + 4] = 5.0, 5.0  # byte tokens: "alpha" is 5 of them
+            qid = dataset.records[window.example]["id"]
+            logit[w] = 3.0 if qid[0] in "he" else -0.2
+        return start, end, logit
+
+    data = SimpleNamespace(calibration=held, eval=evaluation, train=held)
+    result = task.evaluate(predict, data, task.encode(evaluation, tokenizer, 128), tokenizer, 128)
+    held_probabilities = 1 / (1 + np.exp(np.array([3.0, -0.2])))  # h*: 0.047, n*: 0.55
+    assert held_probabilities[0] <= result.metrics["null_threshold"] < held_probabilities[1]
+    assert result.metrics["f1"] == pytest.approx(0.0) and result.metrics["best_f1_oracle"] == pytest.approx(0.5)
+    assert result.metrics["HasAns_f1"] == 0.0 and result.metrics["NoAns_exact"] == 0.0
