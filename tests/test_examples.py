@@ -20,6 +20,7 @@ STUDIES = [
 def test_run_examples_are_valid(path):
     cfg = load_config(path)
     assert cfg.method in ("full", "lora")
+    assert cfg.task != "instruction" or cfg.data.eval_split == "holdout"  # Alpaca has one split
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
@@ -82,3 +83,20 @@ def test_the_tuning_study_searches_each_method_in_its_own_space():
     assert lora.space["train.gradient_accumulation_steps"].type == "int"
     cfg = lora.trial_config({"lora.r": 16}, study.spec.tune, "example")
     assert cfg.data.eval_split == "holdout" and cfg.train.eval_strategy == "steps"
+
+
+def test_the_alpaca_study_compares_rank_strategies_and_passes_preflight(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    study = load_study(ROOT / "examples" / "studies" / "alpaca_rank_strategies.yaml")
+    runs = study.of_kind("run")
+    assert {(r.config.method, r.config.lora.strategy) for r in runs} == {
+        ("lora", "uniform"),
+        ("lora", "svd-energy"),
+        ("lora", "fisher"),
+        ("adalora", "uniform"),
+    }
+    assert {r.config.task for r in runs} == {"instruction"} and len(runs) == 12
+    if not (ROOT / "../shared/data/alpaca").is_dir():
+        pytest.skip("../shared/data/alpaca is absent")
+    checked = preflight(runs[0].config)
+    assert (len(checked.data.train), len(checked.data.eval)) == (80, 20)

@@ -7,6 +7,7 @@ ones (learning rate, weight decay) so that the written ``config.yaml`` reproduce
 from __future__ import annotations
 
 import copy
+import string
 import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -18,7 +19,7 @@ from pydantic_core import PydanticCustomError
 from lorascope.errors import LorascopeError
 from lorascope.registry import METHODS, STRATEGIES, TASKS, method_spec, one_of
 
-FIELDS = ("text", "text_pair", "label", "id")
+FIELDS = ("text", "text_pair", "label", "id", "instruction", "input", "output", "category")
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -211,6 +212,48 @@ class QaConfig(_Strict):
         return self.doc_stride or max_length // 3
 
 
+TEMPLATE_SLOTS = ("instruction", "input", "response")
+
+
+class InstructionConfig(_Strict):
+    """Instruction tuning of causal LMs (tasks instruction, synthetic_instruction; see docs/tasks.md)."""
+
+    template: str = Field(
+        "alpaca",
+        description="alpaca: the Alpaca prompt (with and without input); chat: the tokenizer's own chat template; "
+        "or a template string with {instruction}, optionally {input}, ending in {response}.",
+    )
+    loss_on: Literal["response", "all"] = Field(
+        "response", description="Tokens that carry the loss: the response and EOS (TRL, QLoRA) or every token."
+    )
+    group_by_length: bool = Field(True, description="Batches of similar lengths (less padding; no metric changes).")
+    packing: bool = Field(
+        False,
+        description="Pack training examples into train.max_length sequences with per-example position_ids, "
+        "attention never crossing examples (evaluation is never packed).",
+    )
+    generate: int = Field(32, ge=0, description="Held-out prompts answered by greedy decoding after training.")
+    max_new_tokens: int = Field(64, gt=0, description="Tokens a generation may emit before it counts as not stopped.")
+    bootstrap: int = Field(2000, ge=100, description="Resamples of the eval examples for perplexity's interval.")
+
+    @field_validator("template")
+    @classmethod
+    def _template_slots(cls, template: str) -> str:
+        if template in ("alpaca", "chat"):
+            return template
+        slots = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        unknown = sorted(set(slots) - set(TEMPLATE_SLOTS))
+        if unknown:
+            raise ValueError(f"unknown slot(s) {unknown}; a template has {{instruction}}, {{input}} and {{response}}")
+        if "response" not in slots:
+            raise ValueError("the template has no {response} slot (where the response goes)")
+        if not template.endswith("{response}") or slots.count("response") > 1:
+            raise ValueError("the template must end with its one {response} slot (EOS follows the response)")
+        if "instruction" not in slots:
+            raise ValueError("the template has no {instruction} slot")
+        return template
+
+
 class TrainConfig(_Strict):
     """Optimisation and evaluation schedule (mapped onto ``transformers.TrainingArguments``)."""
 
@@ -263,6 +306,7 @@ class RunConfig(_Strict):
     drift: DriftConfig = Field(default_factory=DriftConfig)
     unfreeze: UnfreezeConfig = Field(default_factory=UnfreezeConfig)
     qa: QaConfig = Field(default_factory=QaConfig)
+    instruction: InstructionConfig = Field(default_factory=InstructionConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of everything random in the run (0 to 2³² − 1).")
     trust_remote_code: bool = Field(False, description="Allow model code from the hub (off unless asked).")
@@ -298,6 +342,12 @@ class RunConfig(_Strict):
                 "cross_key", "lora.rank_config and lora.strategy both choose the ranks; give one of them"
             )
         spec = method_spec(self.method)
+        if spec.kind == "baseline" and not getattr(task, "baselines", True):
+            raise PydanticCustomError(
+                "cross_key",
+                f"method {self.method} predicts labels from the training labels; task '{self.task}' has none "
+                "(compare with the untrained model instead)",
+            )
         chosen = self.lora.rank_config is not None or self.lora.strategy != "uniform"
         if spec.kind == "adapter" and not spec.allocates_ranks and chosen:
             raise PydanticCustomError(

@@ -61,7 +61,7 @@ def write_predictions(
     columns = columns or {}
     lines = (
         json.dumps(
-            {"id": record["id"], "label": record["label"], "prediction": prediction}
+            {"id": record["id"], "label": record.get("label"), "prediction": prediction}
             | {name: values[i] for name, values in columns.items()}
         )
         + "\n"

@@ -8,6 +8,7 @@ import pytest
 
 from lorascope.config import QaConfig
 from lorascope.data import metrics
+from lorascope.data.evaluation import Predictor
 from lorascope.data.qa import Answers, answers, best_span, qa_metrics, tuned_threshold
 from lorascope.data.qa_windows import Window, WindowDataset
 from lorascope.data.squad_metrics import squad_v2_scores
@@ -188,7 +189,8 @@ def test_the_threshold_is_chosen_on_the_held_out_questions_not_on_eval():
         return start, end, logit
 
     data = SimpleNamespace(calibration=held, eval=evaluation, train=held)
-    result = task.evaluate(predict, data, task.encode(evaluation, tokenizer, 128), tokenizer, 128)
+    predictor = Predictor(predict, None, 8, "fp32")
+    result = task.evaluate(predictor, data, task.encode(evaluation, tokenizer, 128), tokenizer, 128)
     held_probabilities = 1 / (1 + np.exp(np.array([3.0, -0.2])))  # h*: 0.047, n*: 0.55
     assert held_probabilities[0] <= result.metrics["null_threshold"] < held_probabilities[1]
     assert result.metrics["f1"] == pytest.approx(0.0) and result.metrics["best_f1_oracle"] == pytest.approx(0.5)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import DataCollatorWithPadding, TrainerCallback
+from transformers import TrainerCallback
 
 from lorascope.data.sampling import stratified_indices
 from lorascope.models.loading import is_builtin
@@ -60,10 +60,11 @@ def hidden_states(
     kept = 0
     for batch in batches:
         batch = {k: v.to(device) for k, v in batch.items()}
+        pool_mask = batch.pop("pool_mask", batch["attention_mask"])
         outputs = model(**batch, output_hidden_states=True)
         room = max_tokens - kept if pooling == "tokens" else None
         for i, hidden in enumerate(outputs.hidden_states):
-            rows = pool(hidden.float(), batch["attention_mask"], pooling)
+            rows = pool(hidden.float(), pool_mask, pooling)
             layers.setdefault(i, []).append(rows[:room].half().cpu())
         kept += len(layers[0][-1])
         if room is not None and kept >= max_tokens:
@@ -98,10 +99,14 @@ def probe_set(cfg: RunConfig, data: TaskData) -> list[dict]:
 
 
 def probe_batches(cfg: RunConfig, data: TaskData, tokenizer) -> list[dict[str, torch.Tensor]]:
-    """The probe set encoded as the run encodes its inputs, in padded batches of ``train.eval_batch_size``."""
+    """The probe set encoded as the run encodes its inputs, in padded batches of ``train.eval_batch_size``.
+    An encoded set with ``pool_masks`` (instruction data: the response tokens) says what pooling covers."""
     encoded = data.task.encode(probe_set(cfg, data), tokenizer, cfg.train.max_length)
-    collate, size = DataCollatorWithPadding(tokenizer), cfg.train.eval_batch_size
+    collate, size = data.task.collator(tokenizer), cfg.train.eval_batch_size
     inputs = [{k: v for k, v in encoded[j].items() if k not in data.task.label_keys} for j in range(len(encoded))]
+    if hasattr(encoded, "pool_masks"):
+        for item, mask in zip(inputs, encoded.pool_masks(), strict=True):
+            item["pool_mask"] = mask
     return [collate(inputs[i : i + size]) for i in range(0, len(inputs), size)]
 
 

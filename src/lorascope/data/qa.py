@@ -14,6 +14,7 @@ from statistics import median
 from typing import Literal
 
 import numpy as np
+from transformers import DataCollatorWithPadding
 
 from lorascope.config import DataConfig, QaConfig, RunConfig
 from lorascope.data import metrics, squad, synthetic
@@ -150,6 +151,10 @@ class QuestionAnsweringTask:
     main_metric: str = "f1"
     label_keys: tuple[str, ...] = ("start_positions", "end_positions", "answerable")
     needs_files: bool = False
+    lower_is_better: tuple[str, ...] = ()
+    baselines: bool = True
+    group_by_length: bool = False
+    reduce_logits: None = None
 
     @property
     def calibration(self) -> float:
@@ -158,6 +163,16 @@ class QuestionAnsweringTask:
 
     def for_run(self, cfg: RunConfig) -> QuestionAnsweringTask:
         return replace(self, settings=cfg.qa)
+
+    @property
+    def sanity_metric(self) -> str:
+        return self.main_metric
+
+    def for_training(self, dataset: WindowDataset, max_length: int) -> WindowDataset:
+        return dataset
+
+    def collator(self, tokenizer) -> DataCollatorWithPadding:
+        return DataCollatorWithPadding(tokenizer)
 
     def strata(self, records: list[Record]) -> list[object]:
         """Answerable (1) or not (0): subsets and holdouts keep the share of unanswerable questions."""
@@ -211,14 +226,14 @@ class QuestionAnsweringTask:
         scores = squad_v2_scores(gold(dataset.records), found.spans, found.no_answer, threshold=0.5)
         return {"f1": scores["f1"], "exact": scores["exact"]}
 
-    def evaluate(self, predict, data, eval_set: WindowDataset, tokenizer, max_length: int) -> Evaluation:
+    def evaluate(self, predictor, data, eval_set: WindowDataset, tokenizer, max_length: int) -> Evaluation:
         """Answers on the held-out training questions choose the threshold; then eval is scored."""
         if not data.calibration:
             raise LorascopeError(f"task {self.name}: no held-out training questions to choose the threshold")
         held_set = self.encode(data.calibration, tokenizer, max_length)
-        calibration = answers(predict(held_set), held_set, self.settings)
+        calibration = answers(predictor.outputs(held_set), held_set, self.settings)
         threshold = tuned_threshold(calibration, data.calibration)
-        found = answers(predict(eval_set), eval_set, self.settings)
+        found = answers(predictor.outputs(eval_set), eval_set, self.settings)
         decided = found.decided(threshold)
         ids = [str(r["id"]) for r in data.eval]
         return Evaluation(

@@ -57,3 +57,25 @@ def make_qa_examples(n: int, seed: int, prefix: str = "", unanswerable: float = 
         record = {"id": f"{prefix}{i}", "question": QA_QUESTION, "context": " ".join(words), "answers": answers}
         records.append(record | {"label": int(bool(answers))})
     return records
+
+
+INSTRUCTION_WORDS = ("cat", "dog", "sun", "red", "box", "map", "cup", "pen", "hat", "owl", "fig", "jam")
+
+
+def make_instruction_examples(n: int, seed: int, prefix: str = "") -> list[dict[str, object]]:
+    """``n`` instructions with one right answer, two task types (``category``): reverse three to
+    five words, or sort four to six digits ascending."""
+    rng = np.random.default_rng(seed)
+    records: list[dict[str, object]] = []
+    for i in range(n):
+        if rng.random() < 0.5:
+            words = [str(w) for w in rng.choice(INSTRUCTION_WORDS, int(rng.integers(3, 6)))]
+            task = ("reverse", "Reverse the words.", " ".join(words), " ".join(reversed(words)))
+        else:
+            digits = [str(d) for d in rng.integers(0, 10, int(rng.integers(4, 7)))]
+            task = ("sort", "Sort the digits.", " ".join(digits), " ".join(sorted(digits)))
+        category, instruction, given, output = task
+        records.append(
+            {"id": f"{prefix}{i}", "instruction": instruction, "input": given, "output": output, "category": category}
+        )
+    return records

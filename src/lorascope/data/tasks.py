@@ -15,11 +15,13 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 
 import numpy as np
+from transformers import DataCollatorWithPadding
 
 from lorascope.config import DataConfig, RunConfig
 from lorascope.data import files, glue, metrics, synthetic
 from lorascope.data.encoding import EncodedDataset, encode_pairs
-from lorascope.data.evaluation import Evaluation
+from lorascope.data.evaluation import Evaluation, Predictor
+from lorascope.data.instruction import InstructionTask
 from lorascope.data.qa import QuestionAnsweringTask
 from lorascope.data.sampling import score_bin, stratified_indices
 from lorascope.errors import LorascopeError
@@ -43,13 +45,27 @@ class SentenceTask:
     hub_dataset: ClassVar[str] = "nyu-mll/glue"
     label_keys: ClassVar[tuple[str, ...]] = ("labels",)  # the features the loss reads
     calibration: ClassVar[float | None] = None  # training examples held out for a decision threshold: none
+    lower_is_better: ClassVar[tuple[str, ...]] = ()  # metrics where lower is better
+    baselines: ClassVar[bool] = True  # majority and random apply
+    group_by_length: ClassVar[bool] = False
+    reduce_logits: ClassVar[None] = None  # the Trainer keeps the logits of evaluations as they are
 
     def for_run(self, cfg: RunConfig) -> SentenceTask:
         """The task with the run's own settings (sentence tasks have none)."""
         return self
 
+    @property
+    def sanity_metric(self) -> str:
+        return self.main_metric
+
     def configure_model(self, config) -> None:
         """Set what the model head needs on its config (the labels are set when it is loaded)."""
+
+    def for_training(self, dataset: EncodedDataset, max_length: int) -> EncodedDataset:
+        return dataset
+
+    def collator(self, tokenizer) -> DataCollatorWithPadding:
+        return DataCollatorWithPadding(tokenizer)
 
     @property
     def needs_files(self) -> bool:
@@ -120,9 +136,11 @@ class SentenceTask:
         """The metrics of an evaluation during training, which choose the best checkpoint."""
         return self.score(self.decode(outputs), labels)
 
-    def evaluate(self, predict, data: TaskData, eval_set: EncodedDataset, tokenizer, max_length: int) -> Evaluation:
-        """The final evaluation: ``predict(dataset)`` gives the model's outputs on an encoded dataset."""
-        return self.evaluate_baseline(self.decode(predict(eval_set)), data)
+    def evaluate(
+        self, predictor: Predictor, data: TaskData, eval_set: EncodedDataset, tokenizer, max_length: int
+    ) -> Evaluation:
+        """The final evaluation: ``predictor.outputs(dataset)`` gives the model's outputs on an encoded dataset."""
+        return self.evaluate_baseline(self.decode(predictor.outputs(eval_set)), data)
 
     def evaluate_baseline(self, predictions: np.ndarray, data: TaskData) -> Evaluation:
         """Predictions for ``data.eval`` (a baseline's, from the training labels alone), scored."""
@@ -146,6 +164,8 @@ for _task in (
     register_task(_task)
 register_task(QuestionAnsweringTask("squad_v2"))
 register_task(QuestionAnsweringTask("synthetic_qa", source="synthetic"))
+register_task(InstructionTask("instruction"))
+register_task(InstructionTask("synthetic_instruction", source="synthetic"))
 
 
 @dataclass
@@ -231,8 +251,10 @@ def load_task_data(cfg: RunConfig) -> TaskData:
     data = cfg.data
     seed = cfg.seed if data.sample_seed is None else data.sample_seed
     if data.train_file is not None or data.eval_file is not None:
-        if data.train_file is None or data.eval_file is None:
-            raise LorascopeError("data: give both data.train_file and data.eval_file")
+        if data.train_file is None or (data.eval_file is None and data.eval_split == "eval"):
+            raise LorascopeError(
+                "data: give both data.train_file and data.eval_file (or data.eval_split: holdout with a train file)"
+            )
         train, evaluation, places = task.read_files(data)
     else:
         train, evaluation = task.load_examples(cfg, seed)
@@ -247,6 +269,8 @@ def load_task_data(cfg: RunConfig) -> TaskData:
         return TaskData(task, train, [dict(r) for r in train], calibration)
     if data.eval_split == "holdout":
         train, evaluation = _hold_out(task, train, data.holdout, seed)
+    elif not evaluation:
+        raise LorascopeError(f"task {task.name}: the data has no evaluation split; set data.eval_split: holdout")
     else:
         evaluation = _subset(task, evaluation, cfg.max_eval_samples, seed)
     calibration: list[Record] = []

@@ -12,7 +12,7 @@ from transformers import TrainerCallback
 
 from lorascope.config import RunConfig
 from lorascope.methods.base import MethodContext, MethodHooks
-from lorascope.methods.lora import HEAD_TASK_TYPES, adapter_parameters, saved_modules
+from lorascope.methods.lora import HEAD_TASK_TYPES, adapter_parameters, fan_in_fan_out, saved_modules
 
 
 def planned_steps(cfg: RunConfig, train_examples: int) -> int:
@@ -47,6 +47,7 @@ def apply_adalora(
     ada = cfg.adalora
     peft_config = PeftAdaLoraConfig(
         task_type=HEAD_TASK_TYPES[head],
+        fan_in_fan_out=fan_in_fan_out(model, targets),
         init_r=init_rank(cfg),
         target_r=cfg.lora.r,
         tinit=tinit,

@@ -6,18 +6,23 @@ import torch
 from peft import LoraConfig as PeftLoraConfig
 from peft import PeftModel, TaskType, get_peft_model
 from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+from transformers.pytorch_utils import Conv1D
 
 from lorascope.config import LoraConfig
 from lorascope.errors import LorascopeError
 from lorascope.methods.base import MethodContext, MethodHooks
-from lorascope.models.layers import is_adaptable, matching
+from lorascope.models.layers import is_adaptable, matching, target_layers
 from lorascope.models.qa import CLASSIFIER
 from lorascope.ranks.rank_config import RankConfig, peft_lora_config
 
 # PEFT's table, plus families it leaves out.
 EXTRA_DEFAULT_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
 
-HEAD_TASK_TYPES = {"sequence-classification": TaskType.SEQ_CLS, "question-answering": TaskType.QUESTION_ANS}
+HEAD_TASK_TYPES = {
+    "sequence-classification": TaskType.SEQ_CLS,
+    "question-answering": TaskType.QUESTION_ANS,
+    "causal-lm": TaskType.CAUSAL_LM,
+}
 
 
 def saved_modules(model: torch.nn.Module, fully_trained: list[str] | None) -> list[str] | None:
@@ -25,6 +30,12 @@ def saved_modules(model: torch.nn.Module, fully_trained: list[str] | None) -> li
     itself (its QA wrapper adds ``qa_outputs``, not the answerability classifier)."""
     names = list(fully_trained or []) + ([CLASSIFIER] if hasattr(model, CLASSIFIER) else [])
     return names or None
+
+
+def fan_in_fan_out(model: torch.nn.Module, targets: list[str]) -> bool:
+    """Whether the targets are transformers' ``Conv1D`` layers (GPT-2's ``c_attn``, ``c_proj``), whose
+    weight is stored (in, out): PEFT's ``fan_in_fan_out``, set here rather than corrected with a warning."""
+    return any(isinstance(m, Conv1D) for m in target_layers(model, targets).values())
 
 
 def adaptable_names(model: torch.nn.Module) -> list[str]:
@@ -81,6 +92,7 @@ def apply_lora(
         "use_rslora": cfg.use_rslora,
         "bias": cfg.bias,
         "modules_to_save": saved_modules(model, fully_trained),
+        "fan_in_fan_out": fan_in_fan_out(model, targets),
     }
     if rank_config is not None:
         return get_peft_model(model, peft_lora_config(rank_config, **common))

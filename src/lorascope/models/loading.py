@@ -7,13 +7,23 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+)
 
 from lorascope.errors import LorascopeError
 from lorascope.models.qa import QuestionAnsweringHead
 from lorascope.models.tiny import ARCHITECTURES, tiny_config_and_tokenizer
 
-HEADS = {"sequence-classification": AutoModelForSequenceClassification, "question-answering": QuestionAnsweringHead}
+HEADS = {
+    "sequence-classification": AutoModelForSequenceClassification,
+    "question-answering": QuestionAnsweringHead,
+    "causal-lm": AutoModelForCausalLM,
+}
 
 
 def is_builtin(name: str) -> bool:

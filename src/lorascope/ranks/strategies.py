@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import DataCollatorWithPadding, PretrainedConfig, set_seed
+from transformers import PretrainedConfig, set_seed
 
 from lorascope.config import RunConfig
 from lorascope.data.sampling import stratified_indices
@@ -204,7 +204,7 @@ def fisher(inputs: AllocationInputs) -> Path:
     train = inputs.data.train
     chosen = [train[i] for i in stratified_indices(task.strata(train), cfg.ranks.fisher_samples, cfg.seed)]
     encoded = task.encode(chosen, tokenizer, cfg.train.max_length)
-    collate = DataCollatorWithPadding(tokenizer)
+    collate = task.collator(tokenizer)
     batches = [{k: v.to(model.device) for k, v in collate([encoded[i]]).items()} for i in range(len(encoded))]
     layers = target_layers(model, inputs.targets)
     importance = layer_fisher(model, layers, batches)

@@ -45,6 +45,12 @@ class RunResults(Environment):
     label_names: list[str] | None = None
     train_examples: int
     eval_examples: int
+    lower_is_better: list[str] = []  # metrics where lower is better (perplexity); the rest: higher
+    task_settings: dict[str, str | int | float | bool | None] = {}  # how the task trained and scored (loss_on)
+
+    def lower(self, name: str | None = None) -> bool:
+        """Whether lower is better for ``name`` (default: the main metric)."""
+        return (name or self.main_metric) in self.lower_is_better
 
     def number(self, name: str | None = None) -> float | None:
         """A metric (default: the main one) or a numeric field (``train_seconds``); None when the run has

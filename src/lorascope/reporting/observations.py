@@ -87,6 +87,22 @@ def serving_values(benches: dict[str, ServingResults], metric: str | None) -> Va
     return values
 
 
+def lower_is_better(entries: list[Entry]) -> Callable[[Hypothesis, str], bool]:
+    """``lower(h, task)`` for ``evaluate``: whether the task's finished runs record the claim's
+    metric (default: their main metric) as one where lower is better."""
+
+    def lower(h: Hypothesis, task: str) -> bool:
+        if is_serving_claim(h):
+            return False
+        return any(
+            e.results.lower(h.metric)
+            for e in entries
+            if e.kind == "run" and e.results is not None and e.group["task"] == task
+        )
+
+    return lower
+
+
 def observer(
     entries: list[Entry], drift: list[DriftRow] | None = None, benches: dict[str, ServingResults] | None = None
 ) -> Callable[[Hypothesis], Values]:

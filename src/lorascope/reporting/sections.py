@@ -23,7 +23,7 @@ from lorascope.records import (
     TuningSummary,
 )
 from lorascope.registry import METHODS, TASKS, method_spec
-from lorascope.reporting.observations import observer
+from lorascope.reporting.observations import lower_is_better, observer
 from lorascope.stats.descriptive import (
     Anova,
     Interval,
@@ -88,6 +88,11 @@ class StudyData:
         return {
             task: next(_results(r).main_metric for r in self.runs if r.group["task"] == task) for task in self.tasks
         }
+
+    @cached_property
+    def lower_is_better(self) -> set[str]:
+        """The tasks whose main metric is better lower (perplexity)."""
+        return {t for t in self.tasks if any(_results(r).lower() for r in self.runs if r.group["task"] == t)}
 
     @cached_property
     def reference(self) -> str:
@@ -379,18 +384,20 @@ class AcrossTasks:
 
 
 def across_tasks(data: StudyData) -> AcrossTasks | None:
-    """Each method's IQM over tasks and its probability of beating the reference, with 2+ tasks."""
-    if len(data.tasks) < 2:
+    """Each method's IQM over tasks and its probability of beating the reference, with 2+ tasks whose
+    main metric is better higher (a perplexity is on another scale, and better lower: it is left out)."""
+    tasks = [t for t in data.tasks if t not in data.lower_is_better]
+    if len(tasks) < 2:
         return None
     reference, rows = data.reference, []
     for variant in data.variants:
-        scores = {t: data.values(t, variant, data.main_metric[t]) for t in data.tasks}
+        scores = {t: data.values(t, variant, data.main_metric[t]) for t in tasks}
         iqm = iqm_across_tasks({t: v for t, v in scores.items() if v})
         improvement: Interval | None = None
         if variant != reference:
             pairs = {
                 t: (data.values(t, variant, data.main_metric[t]), data.values(t, reference, data.main_metric[t]))
-                for t in data.tasks
+                for t in tasks
             }
             pairs = {t: p for t, p in pairs.items() if p[0] and p[1]}
             improvement = improvement_across_tasks(pairs) if pairs else None
@@ -408,7 +415,10 @@ def hypotheses(data: StudyData) -> Hypotheses:
     """The declared claims tested on the grid runs, the drift table and the serve-bench folders."""
     if not data.settings.claims:
         return Hypotheses(data.settings, [])
-    return Hypotheses(data.settings, evaluate(data.settings, observer(data.planned, data.drift, data.benches)))
+    return Hypotheses(
+        data.settings,
+        evaluate(data.settings, observer(data.planned, data.drift, data.benches), lower_is_better(data.planned)),
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from transformers import AutoModelForCausalLM, LogitsProcessor, LogitsProcessorList, set_seed
 
+from lorascope.data.instruction_encoding import left_padded
 from lorascope.serving.metrics import RequestTiming
 from lorascope.serving.workload import Workload
 
@@ -98,14 +99,6 @@ def merged_models(peft_model, names: list[str]) -> dict[str, torch.nn.Module]:
 class Generated:
     tokens: list[list[int]]
     timings: list[RequestTiming]
-
-
-def left_padded(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask) with shorter prompts padded on the left, as decoders generate."""
-    width = max(len(p) for p in prompts)
-    ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts], dtype=torch.long)
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
-    return ids, mask
 
 
 @torch.no_grad()

@@ -74,7 +74,15 @@ class Hypothesis(_Strict):
 
     @property
     def claim(self) -> str:
+        return self.claim_for(lower_is_better=False)
+
+    def claim_for(self, lower_is_better: bool) -> str:
+        """The claim in words, for a metric where higher (or lower) is better."""
         what = self.metric or "main metric"
+        if self.kind == "non-inferiority" and lower_is_better:
+            if self.relative:
+                return f"{self.treatment} {what} ≤ {1 + self.margin:.0%} of {self.reference} (relative margin; lower is better)"
+            return f"{self.treatment} {what} ≤ {self.reference} + {self.margin:g} (absolute margin; lower is better)"
         if self.kind == "non-inferiority":
             if self.relative:
                 return f"{self.treatment} {what} ≥ {1 - self.margin:.0%} of {self.reference} (relative margin)"
@@ -188,12 +196,12 @@ def _complete(
     return out, missing, scored
 
 
-def _test(h: Hypothesis, values: dict[str, list[float]], settings: HypothesesConfig) -> TestResult:
+def _test(h: Hypothesis, values: dict[str, list[float]], settings: HypothesesConfig, lower: bool) -> TestResult:
     t, r = values[h.treatment], values[h.reference]
     if h.kind == "overhead":  # independent measurements: every repetition's value is one draw
         return overhead(t, r, h.bound, settings.alpha)
     if h.kind == "non-inferiority":
-        return non_inferiority(t, r, h.margin, h.relative, settings.alpha, settings.test)
+        return non_inferiority(t, r, h.margin, h.relative, settings.alpha, settings.test, lower)
     if h.kind == "equivalence":
         return equivalence(t, r, h.margin, h.relative, settings.alpha, settings.test)
     if h.ratio == "means":
@@ -201,13 +209,15 @@ def _test(h: Hypothesis, values: dict[str, list[float]], settings: HypothesesCon
     return reduction(t, r, h.fraction, settings.alpha, settings.test)
 
 
-def _claim_rows(h: Hypothesis, values: Values, settings: HypothesesConfig) -> tuple[list[dict], dict]:
+def _claim_rows(
+    h: Hypothesis, values: Values, settings: HypothesesConfig, lower: Callable[[Hypothesis, str], bool]
+) -> tuple[list[dict], dict]:
     """The per-task rows of one claim and its all-task row (intersection–union over tasks)."""
     rows, per_task, untested, unmeasured = [], [], [], []
     head = {"hypothesis": h.label, "kind": h.kind, "claim": h.claim}
     for task in sorted(values):
         by_variant = values[task]
-        base = head | {"task": task}
+        base = head | {"task": task, "claim": h.claim_for(lower(h, task))}
         found = [x for v in (h.treatment, h.reference) for x in by_variant.get(v, {}).values()]
         if found and all(isinstance(x, Missing) and not x.unfinished for x in found):
             unmeasured.append(task)  # e.g. no drift stage for this task: not part of the claim
@@ -229,7 +239,7 @@ def _claim_rows(h: Hypothesis, values: Values, settings: HypothesesConfig) -> tu
             untested.append(f"{task}: {len(missing)} missing value(s)")
             continue
         try:
-            result = _test(h, complete, settings)
+            result = _test(h, complete, settings, lower(h, task))
         except ValueError as exc:
             rows.append(base | {"note": str(exc)})
             untested.append(f"{task}: {exc}")
@@ -238,6 +248,9 @@ def _claim_rows(h: Hypothesis, values: Values, settings: HypothesesConfig) -> tu
         notes = [f"scored as {h.missing_score:g} (missing: score): " + "; ".join(scored)] if scored else []
         rows.append(base | _fields(result) | {"note": "; ".join(notes + result.warnings), "scored": len(scored)})
     overall = head | {"task": "all"}
+    directions = {lower(h, task) for task in values}
+    if len(directions) == 1:  # one direction on every task: the claim reads in it
+        overall["claim"] = h.claim_for(directions.pop())
     left_out = [f"left out, no {h.metric or 'values'} measured: {', '.join(unmeasured)}"] if unmeasured else []
     if not per_task and not untested:
         overall["note"] = "; ".join(["no data", *left_out])
@@ -274,15 +287,24 @@ def _compound_row(c: Compound, overall: dict[str, dict], settings: HypothesesCon
     return row | {"p_value": p, "holds": p < settings.alpha, "test": "; ".join(how), "n": len(c.names())}
 
 
-def evaluate(settings: HypothesesConfig, observe: Callable[[Hypothesis], Values]) -> list[dict]:
+def _higher_is_better(h: Hypothesis, task: str) -> bool:
+    return False
+
+
+def evaluate(
+    settings: HypothesesConfig,
+    observe: Callable[[Hypothesis], Values],
+    lower: Callable[[Hypothesis, str], bool] = _higher_is_better,
+) -> list[dict]:
     """One row per hypothesis × task, one per hypothesis over all tasks (intersection–union) and
     one per compound claim; the all-task and compound p-values are adjusted across the family.
     ``observe(h)`` gives a claim's values, task → variant → seed → value, every planned seed
-    present (a ``Missing`` where it has no value). A hypothesis that cannot be tested (a variant,
+    present (a ``Missing`` where it has no value). ``lower(h, task)`` says whether lower is better for
+    the claim's metric on ``task`` (perplexity): non-inferiority turns round then. A hypothesis that cannot be tested (a variant,
     metric or seed missing, too few seeds) gets rows saying why and stays out of the family."""
     rows, family, overall = [], [], {}
     for h in settings.claims:
-        task_rows, overall[h.label] = _claim_rows(h, observe(h), settings)
+        task_rows, overall[h.label] = _claim_rows(h, observe(h), settings, lower)
         rows += task_rows
         if "p_value" in overall[h.label]:
             family.append(len(rows))

@@ -177,21 +177,23 @@ def non_inferiority(
     relative: bool = True,
     alpha: float = 0.05,
     test: PairedTest = "t",
+    lower_is_better: bool = False,
 ) -> TestResult:
-    """Is the treatment no worse than the reference by more than ``margin`` (higher is better)?
+    """Is the treatment no worse than the reference by more than ``margin``?
 
-    Relative: estimate μ_T / μ_R with a Fieller interval; the test is on T − (1 − m)R per seed.
-    Absolute: estimate μ_T − μ_R with a t interval; the test is on T − R + δ per seed.
+    Higher is better — relative: estimate μ_T / μ_R with a Fieller interval; the test is on
+    T − (1 − m)R per seed; absolute: estimate μ_T − μ_R with a t interval, the test on T − R + δ.
+    Lower is better (perplexity): the tests are on (1 + m)R − T and R − T + δ.
     """
     t, r = _paired(treatment, reference)
     if relative:
-        d = t - (1 - margin) * r
+        d = (1 + margin) * r - t if lower_is_better else t - (1 - margin) * r
         estimate, (low, high) = float(t.mean() / r.mean()), _ratio_interval(t, r, alpha, test)
-        claim = f"μ_T ≥ {1 - margin:g} · μ_R"
+        claim = f"μ_T ≤ {1 + margin:g} · μ_R" if lower_is_better else f"μ_T ≥ {1 - margin:g} · μ_R"
     else:
-        d = t - r + margin
+        d = r - t + margin if lower_is_better else t - r + margin
         estimate, (low, high) = float((t - r).mean()), _mean_interval(t - r, alpha, test)
-        claim = f"μ_T − μ_R ≥ −{margin:g}"
+        claim = f"μ_T − μ_R ≤ {margin:g}" if lower_is_better else f"μ_T − μ_R ≥ −{margin:g}"
     p = _one_sided(d, "greater", test)
     return TestResult(
         estimate,

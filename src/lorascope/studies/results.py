@@ -104,7 +104,7 @@ def _sanity(entry: Entry | None, min_score: float) -> tuple[str, float | None]:
         return "", None
     if entry.status != "done" or entry.results is None:
         return {"failed": "ERROR", "partial": "unfinished", "pending": "not run"}[entry.status], None
-    passed, score = sanity_verdict(entry.results, min_score)
+    _, passed, score = sanity_verdict(entry.results, min_score)
     return ("pass" if passed else "FAIL"), score
 
 

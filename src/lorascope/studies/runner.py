@@ -182,13 +182,13 @@ def sanity_report(study: Study, out: Path) -> list[tuple[bool, str]]:
             report.append((False, f"{run.label}: did not finish ({folder.status()})"))
             continue
         results = folder.results()
-        passed, score = sanity_verdict(results, settings.min_score)
+        metric, passed, score = sanity_verdict(results, settings.min_score)
         shown = "undefined" if score is None else f"{score:.3f}"
         relation = "≥" if passed else "<"
         report.append(
             (
                 passed,
-                f"{run.label}: {results.main_metric} {shown} {relation} {settings.min_score} on "
+                f"{run.label}: {metric} {shown} {relation} {settings.min_score} on "
                 f"{results.train_examples} training examples after {results.steps} steps",
             )
         )

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from lorascope.config import RunConfig, _Strict, parse_config
 from lorascope.records import RunResults
+from lorascope.registry import TASKS
 
 
 class SanityConfig(_Strict):
@@ -46,7 +47,10 @@ def sanity_config(cfg: RunConfig, sanity: SanityConfig) -> RunConfig:
     return parse_config(raw, source="sanity check")
 
 
-def sanity_verdict(results: RunResults, min_score: float) -> tuple[bool, float | None]:
-    """(passed, score): the main metric on the training subset against ``min_score``."""
-    score = results.main_score
-    return score is not None and score >= min_score, score
+def sanity_verdict(results: RunResults, min_score: float) -> tuple[str, bool, float | None]:
+    """(metric, passed, score): the task's sanity metric on the training subset against ``min_score``
+    (the main metric; for instruction tuning, whose perplexity has no fixed scale, token accuracy)."""
+    task = TASKS.get(results.task)
+    metric = task.sanity_metric if task is not None else results.main_metric
+    score = results.metrics.get(metric)
+    return metric, score is not None and score >= min_score, score

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import (
-    DataCollatorWithPadding,
     EarlyStoppingCallback,
     PretrainedConfig,
     TrainerCallback,
@@ -39,7 +38,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from lorascope.analysis.probes import BaseCache, DriftSnapshots, base_key, probe_batches
 from lorascope.config import RunConfig
-from lorascope.data.evaluation import Evaluation
+from lorascope.data.evaluation import Evaluation, Predictor
 from lorascope.data.tasks import TaskData, load_task_data
 from lorascope.errors import LorascopeError
 from lorascope.io import json_safe, write_json, write_predictions
@@ -154,9 +153,14 @@ def _differing_keys(new: dict, old: dict, prefix: str = "") -> list[str]:
     return sorted(keys)
 
 
-def _training_arguments(
-    cfg: RunConfig, output_dir: Path, precision: str, main_metric: str, label_keys: tuple[str, ...]
-) -> TrainingArguments:
+def _length_grouping() -> dict[str, object]:
+    """Length-grouped batches, as this transformers version asks for them."""
+    if "train_sampling_strategy" in TrainingArguments.__dataclass_fields__:
+        return {"train_sampling_strategy": "group_by_length"}
+    return {"group_by_length": True}
+
+
+def _training_arguments(cfg: RunConfig, output_dir: Path, precision: str, task) -> TrainingArguments:
     t = cfg.train
     steps = t.eval_strategy == "steps"
     checkpoints = method_spec(cfg.method).checkpoints  # else the final model is the one reported
@@ -180,8 +184,8 @@ def _training_arguments(
         save_steps=t.eval_steps if steps else None,
         save_total_limit=2,
         load_best_model_at_end=checkpoints,
-        metric_for_best_model=main_metric,
-        greater_is_better=True,
+        metric_for_best_model=task.main_metric,
+        greater_is_better=task.main_metric not in task.lower_is_better,
         logging_steps=t.logging_steps,
         logging_nan_inf_filter=False,  # a NaN loss is logged as NaN, so that FiniteLoss fails the run
         report_to="none",
@@ -189,10 +193,11 @@ def _training_arguments(
         data_seed=cfg.seed,
         use_cpu=not torch.cuda.is_available(),
         remove_unused_columns=False,
-        label_names=list(label_keys),
+        label_names=list(task.label_keys),
         restore_callback_states_from_checkpoint=True,
         dataloader_num_workers=0,
         disable_tqdm=False,  # else the Trainer prints every log dict; its bar is replaced by RunProgress
+        **(_length_grouping() if task.group_by_length else {}),
     )
 
 
@@ -210,6 +215,7 @@ def _results(cfg: RunConfig, checked: Preflight, env: Environment, metrics: dict
         label_names=list(task.label_names) if task.label_names else None,
         train_examples=len(checked.data.train),
         eval_examples=len(checked.data.eval),
+        lower_is_better=[m for m in metrics if m in task.lower_is_better],
     )
 
 
@@ -356,7 +362,7 @@ def _trainer(
     ranks = _rank_config(cfg, folder, checked)
     model, tokenizer = starting_model(cfg, checked.model_config, task.head)
     max_length = cfg.train.max_length
-    train_set = task.encode(data.train, tokenizer, max_length)
+    train_set = task.for_training(task.encode(data.train, tokenizer, max_length), max_length)
     eval_set = task.encode(data.eval, tokenizer, max_length)
     context = MethodContext(cfg, task.head, checked.lora_targets, checked.unfreeze_modules, ranks, len(train_set))
     model, method_callbacks = hooks.prepare(model, context)
@@ -372,12 +378,13 @@ def _trainer(
 
     trainer = LorascopeTrainer(
         model=model,
-        args=_training_arguments(cfg, folder.checkpoints, precision, task.main_metric, task.label_keys),
+        args=_training_arguments(cfg, folder.checkpoints, precision, task),
         train_dataset=train_set,
         eval_dataset=eval_set,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=task.collator(tokenizer),
         processing_class=tokenizer,
         compute_metrics=selection_metrics(task, eval_set),
+        preprocess_logits_for_metrics=task.reduce_logits,
         callbacks=extra + list(callbacks or []),
         lora_penalty=hooks.lora_penalty(cfg),
         scheduled_params=tuple(scheduled.values()),
@@ -411,9 +418,13 @@ def _finish(
     task, data = checked.data.task, checked.data
     clock = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TrainClock))  # restored on resume
     trainer.compute_metrics = None  # it scores the eval set during training; the task scores every set now
-    evaluation = task.evaluate(
-        lambda dataset: trainer.predict(dataset).predictions, data, eval_set, tokenizer, cfg.train.max_length
+    predictor = Predictor(
+        lambda dataset: trainer.predict(dataset).predictions,
+        trainer.model,
+        cfg.train.eval_batch_size,
+        trainer.args.bf16 and "bf16" or trainer.args.fp16 and "fp16" or "fp32",
     )
+    evaluation = task.evaluate(predictor, data, eval_set, tokenizer, cfg.train.max_length)
     _write_evaluation(folder, data.eval, evaluation)
 
     artifact = folder / (spec.artifact or "model")
@@ -438,6 +449,7 @@ def _finish(
         peak_memory_mb=round(peak_memory_mb(), 1),
         artifact=artifact.name if cfg.train.save_model else None,
         resumed_from=Path(resume_from).name if resume_from else None,
+        task_settings=evaluation.settings,
     )
     folder.write_results(results)  # the run counts as done from here on
     if not cfg.train.keep_checkpoints:

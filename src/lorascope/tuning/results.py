@@ -69,12 +69,16 @@ def trial_rows(trials: list[optuna.trial.FrozenTrial], folder: Path) -> list[dic
     return rows
 
 
-def plot_history(trials: list[optuna.trial.FrozenTrial], label: str, metric: str, path: Path) -> Path:
+def plot_history(
+    trials: list[optuna.trial.FrozenTrial], label: str, metric: str, path: Path, lower_is_better: bool = False
+) -> Path:
     """``history_figure`` saved as PNG and PDF."""
-    return save_figure(history_figure(trials, label, metric), path)
+    return save_figure(history_figure(trials, label, metric, lower_is_better), path)
 
 
-def history_figure(trials: list[optuna.trial.FrozenTrial], label: str, metric: str) -> plt.Figure:
+def history_figure(
+    trials: list[optuna.trial.FrozenTrial], label: str, metric: str, lower_is_better: bool = False
+) -> plt.Figure:
     """Each trial's value (pruned trials at their last report, as ×) and the best so far."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     done = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -85,7 +89,7 @@ def history_figure(trials: list[optuna.trial.FrozenTrial], label: str, metric: s
         ax.scatter([t.number for t in pruned], last, marker="x", color="grey", label="pruned (last report)", zorder=3)
     best, steps = None, []
     for t in sorted(done, key=lambda t: t.number):
-        best = t.value if best is None else max(best, t.value)
+        best = t.value if best is None else (min if lower_is_better else max)(best, t.value)
         steps.append((t.number, best))
     if steps:
         steps.append((max(t.number for t in trials), best))  # on to the last trial
@@ -128,7 +132,7 @@ def write_search(search: Search) -> SearchSummary:
     counts = Counts.of(trials)
     write_csv(search.root.trials_table(unit.folder), trial_rows(trials, folder), ("trial",))
     metric = unit.metric
-    figures = [plot_history(trials, unit.label, metric, folder / "history.png").name]
+    figures = [plot_history(trials, unit.label, metric, folder / "history.png", unit.direction == "minimize").name]
     weights = importances(search.study)
     if weights:
         figures.append(plot_importance(weights, unit.label, folder / "importance.png").name)

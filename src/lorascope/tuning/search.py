@@ -47,15 +47,17 @@ class ReportEvaluations(TrainerCallback):
         self.trial.report(float(value), step)
         if self.trial.should_prune():
             self.trial.set_user_attr("pruned_at", {"evaluation": step, "global_step": state.global_step})
-            raise optuna.TrialPruned(f"{self.metric} {value:.4f} at evaluation {step} is below the median")
+            raise optuna.TrialPruned(f"{self.metric} {value:.4f} at evaluation {step} is worse than the median")
         return control
 
 
-def objective_value(metrics: dict[str, float | None], metric: str) -> float:
+def objective_value(metrics: dict[str, float | None], metric: str, lower_is_better: bool = False) -> float:
     """The trial's value: an undefined correlation (constant predictions; NaN, or null in results.json)
-    counts as 0, as in checkpoint choice."""
+    counts as 0, as in checkpoint choice; an undefined lower-is-better metric as +∞."""
     value = metrics[metric]
-    return 0.0 if value is None or math.isnan(value) else float(value)
+    if value is None or math.isnan(value):
+        return math.inf if lower_is_better else 0.0
+    return float(value)
 
 
 @dataclass
@@ -98,7 +100,10 @@ class Search:
         fingerprint = self.unit.fingerprint(self.tune)
         with self.store.lock():
             study = optuna.create_study(
-                study_name=self.unit.folder, storage=self.store.storage, direction="maximize", load_if_exists=True
+                study_name=self.unit.folder,
+                storage=self.store.storage,
+                direction=self.unit.direction,
+                load_if_exists=True,
             )
             recorded = study.user_attrs.get("fingerprint")
             if recorded is None:
@@ -208,7 +213,7 @@ class Search:
             return TrialState.FAIL, error.first_line
         finally:
             gc.collect()
-        value = objective_value(results.metrics, results.main_metric)
+        value = objective_value(results.metrics, results.main_metric, results.lower())
         self.study.tell(trial, value, skip_if_finished=True)
         return TrialState.COMPLETE, f"{results.main_metric} {value:.4f}"
 

@@ -37,6 +37,11 @@ class Unit:
         return TASKS[self.config.task].main_metric
 
     @property
+    def direction(self) -> str:
+        """``minimize`` for a metric where lower is better (perplexity), else ``maximize``."""
+        return "minimize" if self.metric in TASKS[self.config.task].lower_is_better else "maximize"
+
+    @property
     def folder(self) -> str:
         group = dict(self.group)
         return f"{group['task']}-{method_label(group)}"
