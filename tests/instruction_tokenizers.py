@@ -25,30 +25,31 @@ def _corpus() -> list[str]:
     return texts + ["Give three tips for staying healthy.", "Response: yes", "Response:yes", "\n\nyes no maybe"]
 
 
-def gpt2_like() -> PreTrainedTokenizerFast:
-    """Byte-level BPE, no BOS added, ``<|endoftext|>`` as EOS and (as GPT-2 users set it) as pad."""
+def gpt2_like(corpus: list[str] | None = None, vocab_size: int = 600) -> PreTrainedTokenizerFast:
+    """Byte-level BPE, no BOS added, ``<|endoftext|>`` as EOS and (as GPT-2 users set it) as pad;
+    trained on ``corpus`` (by default: the Alpaca prompt and generated instructions)."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=600, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
-    tok.train_from_iterator(_corpus(), trainer)
+    tok.train_from_iterator(corpus or _corpus(), trainer)
     out = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
     out.pad_token = out.eos_token
     return out
 
 
-def llama_like(chat: bool = False) -> PreTrainedTokenizerFast:
+def llama_like(chat: bool = False, corpus: list[str] | None = None, vocab_size: int = 600) -> PreTrainedTokenizerFast:
     """SentencePiece-style BPE (``▁`` for spaces), BOS ``<s>`` put before every text, EOS ``</s>`` used as
-    pad; with ``chat``, a Zephyr-style chat template."""
+    pad; with ``chat``, a Zephyr-style chat template; trained on ``corpus`` as ``gpt2_like``."""
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     trainer = trainers.BpeTrainer(
-        vocab_size=600, special_tokens=["<unk>", "<s>", "</s>"], initial_alphabet=list(string.printable)
+        vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], initial_alphabet=list(string.printable)
     )
-    tok.train_from_iterator(_corpus(), trainer)
+    tok.train_from_iterator(corpus or _corpus(), trainer)
     bos = tok.token_to_id("<s>")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]

@@ -137,8 +137,10 @@ def _brute_force(model, dataset) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("name", ["tiny-llama", "tiny-gpt2"])
-def test_perplexity_equals_a_brute_force_float64_computation_at_any_batch_size(name):
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_perplexity_equals_a_brute_force_float64_computation_at_any_batch_size(name, padding_side):
     model, tokenizer = _tiny(name)
+    tokenizer.padding_side = padding_side  # the tokenizer's default side (left for Llama's) changes nothing
     records = make_instruction_examples(11, 3)
     dataset = _task(template="{instruction} {input} => {response}").encode(records, tokenizer, 64)
     assert len({len(e.input_ids) for e in dataset.examples}) > 3  # batches hold padding

@@ -67,6 +67,8 @@ def test_the_best_checkpoint_is_the_lowest_perplexity(tmp_path):
     scores = {x["step"]: x["eval_response_perplexity"] for x in log if "eval_response_perplexity" in x}
     assert len(scores) == 3
     assert results.best_checkpoint == f"checkpoint-{min(scores, key=scores.get)}"
+    saved = json.loads((tmp_path / "run" / results.artifact / "config.json").read_text(encoding="utf-8"))
+    assert saved["use_cache"] is True  # training's no-cache batches leave the model's own setting
 
 
 def test_baselines_are_refused_for_instruction_data():
@@ -184,3 +186,46 @@ def test_rank_strategies_allocate_from_instruction_data(tmp_path, strategy):
     results = run_training(parse_config(raw, source="test").resolved(), tmp_path / "run")
     ranks = json.loads((tmp_path / "run" / "ranks" / "lora_rank_config.json").read_text(encoding="utf-8"))
     assert results.rank_strategy == strategy and len(ranks["layers"]) == 4
+
+
+def test_an_instruction_adapter_is_exported_and_served_on_its_base(tmp_path, capsys):
+    """A LoRA run on a saved decoder: serve-export finds nothing vLLM objects to (no task head),
+    its merged model answers as the adapter does, and serve-bench serves the adapter."""
+    import csv
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from lorascope.analysis.run_models import RunModels
+    from lorascope.cli.main import main
+    from lorascope.models.tiny import tiny_config_and_tokenizer
+
+    config, tokenizer = tiny_config_and_tokenizer("tiny-llama")
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    run = tmp_path / "run"
+    run_training(parse_config(instruction_config(model=str(tmp_path / "base")), source="test").resolved(), run)
+
+    assert main(["serve-export", str(run), "--out", str(tmp_path / "export"), "--merged"]) == 0
+    [record] = json.loads((tmp_path / "export" / "exported.json").read_text(encoding="utf-8"))
+    assert record["vllm_problems"] == []
+    merged = AutoModelForCausalLM.from_pretrained(record["merged"]).eval()
+    ids = torch.randint(10, 200, (2, 12), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        tuned = RunModels(run).tuned().eval()(input_ids=ids).logits
+        torch.testing.assert_close(merged(input_ids=ids).logits, tuned)
+        assert not torch.allclose(AutoModelForCausalLM.from_pretrained(tmp_path / "base")(input_ids=ids).logits, tuned)
+
+    workload = {
+        "base": str(tmp_path / "base"),
+        "adapters": [{"name": "instruction", "path": record["adapter"]}],
+        "prompts": {"count": 2, "input_tokens": 8, "output_tokens": 4},
+        "batch_sizes": [2],
+        "repetitions": 1,
+        "warmup": 0,
+    }
+    (tmp_path / "w.yaml").write_text(json.dumps(workload), encoding="utf-8")
+    assert main(["serve-bench", str(tmp_path / "w.yaml"), "--out", str(tmp_path / "bench")]) == 0
+    rows = list(csv.DictReader((tmp_path / "bench" / "results.csv").open(encoding="utf-8")))
+    assert {r["mode"] for r in rows} == {"adapters", "merged", "base"} and all(float(r["requests"]) == 2 for r in rows)

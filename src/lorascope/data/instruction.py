@@ -112,7 +112,7 @@ def score_tokens(model: torch.nn.Module, dataset: InstructionDataset, pad_id: in
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         inputs = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "position_ids")}
         with _autocast(model, precision):
-            logits = model(**inputs).logits
+            logits = model(**inputs, use_cache=False).logits
         logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
         target = inputs["input_ids"][:, 1:]
         nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1).double().cpu().numpy()
@@ -274,8 +274,7 @@ class InstructionTask:
         return []
 
     def configure_model(self, config) -> None:
-        """Training batches carry no cache (packed batches need none for their per-example masks)."""
-        config.use_cache = False
+        """Nothing to set: batches ask for no cache themselves, so the saved config keeps the model's own."""
 
     def encode(self, records: list[Record], tokenizer, max_length: int) -> InstructionDataset:
         s = self.settings

@@ -64,6 +64,7 @@ class Preflight:
     lora_targets: list[str] | None
     unfreeze_modules: list[str]  # full module names, so PEFT's suffix match cannot catch others
     rank_config: RankConfig | None = None  # lora.rank_config, read and checked
+    use_cache: bool | None = None  # the model's own, which the Trainer turns off for training
 
 
 def preflight(cfg: RunConfig) -> Preflight:
@@ -88,7 +89,7 @@ def preflight(cfg: RunConfig) -> Preflight:
         ranks = read_rank_config(cfg.lora.rank_config)
         check_layers(model_skeleton, ranks, f"lora.rank_config {cfg.lora.rank_config}", targets)
     unfreeze = check_unfreeze_modules(model_skeleton, cfg.unfreeze.modules, targets)
-    return Preflight(data, config, targets, unfreeze, ranks)
+    return Preflight(data, config, targets, unfreeze, ranks, getattr(config, "use_cache", None))
 
 
 def _check_out_dir(folder: RunFolder, cfg: RunConfig, resume: bool) -> str | None:
@@ -418,11 +419,13 @@ def _finish(
     task, data = checked.data.task, checked.data
     clock = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TrainClock))  # restored on resume
     trainer.compute_metrics = None  # it scores the eval set during training; the task scores every set now
+    if checked.use_cache is not None:  # generation and the saved config want the model's own back
+        trainer.model.config.use_cache = checked.use_cache
     predictor = Predictor(
         lambda dataset: trainer.predict(dataset).predictions,
         trainer.model,
         cfg.train.eval_batch_size,
-        trainer.args.bf16 and "bf16" or trainer.args.fp16 and "fp16" or "fp32",
+        env.precision,
     )
     evaluation = task.evaluate(predictor, data, eval_set, tokenizer, cfg.train.max_length)
     _write_evaluation(folder, data.eval, evaluation)
