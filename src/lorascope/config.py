@@ -99,6 +99,23 @@ class RanksConfig(_Strict):
         return self
 
 
+class QloraConfig(_Strict):
+    """QLoRA (``method: qlora``): the frozen base stored in 4 bits by bitsandbytes, LoRA (``lora:``)
+    on every linear layer but the head unless ``lora.target_modules`` names others (docs/qlora.md)."""
+
+    quant_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type: NormalFloat4 (the paper's) or FP4.")
+    double_quant: bool = Field(True, description="Quantize the per-block scales too (about 0.37 bits a weight saved).")
+    compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto",
+        description="Dtype the 4-bit weights are dequantized to for each product. auto: the run's precision — "
+        "bf16 on GPUs that have it; on a CPU float32, or bf16 with train.precision: bf16 where it is native.",
+    )
+    gradient_checkpointing: bool = Field(True, description="Recompute activations in the backward pass (the recipe's).")
+    optimizer: Literal["auto", "paged_adamw_32bit", "paged_adamw_8bit", "adamw_torch"] = Field(
+        "auto", description="auto: paged AdamW (32-bit states) on CUDA, PyTorch's AdamW elsewhere."
+    )
+
+
 class AdaLoraConfig(_Strict):
     """AdaLoRA (``method: adalora``): PEFT's, ranks pruned during training to an average of ``lora.r``."""
 
@@ -298,11 +315,12 @@ class RunConfig(_Strict):
     max_eval_samples: int | None = Field(None, gt=0, description="Stratified subset of dev.")
     method: str = Field(
         "lora",
-        description="A registered method: full, lora, adalora, or a baseline that trains nothing: majority, random.",
+        description="A registered method: full, lora, adalora, qlora, or a baseline that trains nothing: majority, random.",
     )
     lora: LoraConfig = Field(default_factory=LoraConfig)
     ranks: RanksConfig = Field(default_factory=RanksConfig)
     adalora: AdaLoraConfig = Field(default_factory=AdaLoraConfig)
+    qlora: QloraConfig = Field(default_factory=QloraConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
     unfreeze: UnfreezeConfig = Field(default_factory=UnfreezeConfig)
     qa: QaConfig = Field(default_factory=QaConfig)
@@ -365,6 +383,9 @@ class RunConfig(_Strict):
             train.learning_rate = spec.learning_rate
         if train.weight_decay is None:
             train.weight_decay = spec.weight_decay
+        for key, value in spec.train_defaults.items():  # the method's recipe, where the file is silent
+            if key not in self.train.model_fields_set:
+                setattr(train, key, value)
         return self.model_copy(update={"train": train})
 
     def to_yaml(self) -> str:

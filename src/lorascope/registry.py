@@ -90,6 +90,9 @@ class MethodSpec:
         learning_rate, weight_decay: defaults when ``train`` leaves them unset.
         tuning_space: the default ``lorascope tune`` search space (run-config key → parameter).
         allocates_ranks: whether ``lora.strategy`` and ``lora.rank_config`` apply to it.
+        train_defaults: other ``train`` keys of the method's recipe, used where a config leaves them unset.
+        all_linear: adapters go on every linear layer but the head when ``lora.target_modules`` is unset
+            (otherwise PEFT's default targets of the model family).
         description: one line for ``--help`` and the docs.
     """
 
@@ -101,6 +104,8 @@ class MethodSpec:
     weight_decay: float = 0.0
     tuning_space: dict[str, dict] = field(default_factory=dict)
     allocates_ranks: bool = False
+    train_defaults: dict[str, Any] = field(default_factory=dict)
+    all_linear: bool = False
     description: str = ""
 
     @property

@@ -110,10 +110,10 @@ def probe_batches(cfg: RunConfig, data: TaskData, tokenizer) -> list[dict[str, t
     return [collate(inputs[i : i + size]) for i in range(0, len(inputs), size)]
 
 
-def base_key(cfg: RunConfig, data: TaskData) -> str:
+def base_key(cfg: RunConfig, data: TaskData, quantized: str | None = None) -> str:
     """What the base model's snapshot depends on, hashed: the model (and, for a built-in random
-    model, the seed that initialises it), the task, the probe examples and how they are encoded
-    and pooled."""
+    model, the seed that initialises it), its 4-bit form if any (``quantized``, e.g. ``nf4+dq``), the
+    task, the probe examples and how they are encoded and pooled."""
     drift = cfg.drift
     identity = {
         "model": cfg.model,
@@ -124,6 +124,8 @@ def base_key(cfg: RunConfig, data: TaskData) -> str:
         "pooling": drift.pooling,
         "max_tokens": drift.max_tokens if drift.pooling == "tokens" else None,
     }
+    if quantized is not None:  # absent otherwise, so that keys cached before 4-bit bases existed still match
+        identity["quantized"] = quantized
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
 
 

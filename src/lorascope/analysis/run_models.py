@@ -11,7 +11,9 @@ from lorascope.analysis.probes import BaseCache, base_key, hidden_states, load_s
 from lorascope.config import RunConfig
 from lorascope.errors import LorascopeError
 from lorascope.models.loading import HEADS, load_tokenizer
+from lorascope.models.quantization import dequantized, describe
 from lorascope.records import RunFolder
+from lorascope.registry import method_spec
 from lorascope.training.run import Preflight, preflight, starting_model
 
 
@@ -32,17 +34,32 @@ class RunModels:
             self._checked = preflight(self.config)
         return self._checked
 
+    def _quantization(self):
+        """The method's 4-bit loading (QLoRA), or None."""
+        return method_spec(self.config.method).behaviour().quantization(self.config, "fp32")
+
     def base(self) -> tuple[torch.nn.Module, object]:
-        """(model, tokenizer) exactly as the run started (built-in random models re-seeded)."""
-        return starting_model(self.config, self.checked.model_config, self.checked.data.task.head)
+        """(model, tokenizer) exactly as the run started (built-in random models re-seeded). A 4-bit
+        base (QLoRA) comes as its float32 dequantized copy, deq(q(W)): what the adapter was trained on."""
+        head, quantization = self.checked.data.task.head, self._quantization()
+        model, tokenizer = starting_model(self.config, self.checked.model_config, head, quantization)
+        if quantization is not None:
+            model = dequantized(model, HEADS[head], self.checked.model_config)
+        return model, tokenizer
+
+    def adapted(self) -> torch.nn.Module:
+        """The kept adapter over the base as it trained (4-bit for QLoRA), not merged."""
+        from peft import PeftModel
+
+        self._artifact("adapter")
+        head, quantization = self.checked.data.task.head, self._quantization()
+        base, _ = starting_model(self.config, self.checked.model_config, head, quantization)
+        return PeftModel.from_pretrained(base, self.dir / "adapter")
 
     def tuned(self) -> torch.nn.Module:
-        """The model the run kept; an adapter is merged into its base model (PEFT ``merge_and_unload``)."""
-        if self.folder.status() != "done":
-            raise LorascopeError(f"{self.dir}: the run did not finish (no results.json)")
-        artifact = self.folder.results().artifact
-        if artifact is None:
-            raise LorascopeError(f"{self.dir}: the run kept no model (train.save_model was false, or a baseline)")
+        """The model the run kept; an adapter is merged into its base model (PEFT ``merge_and_unload``),
+        for QLoRA into the dequantized copy of its 4-bit base."""
+        artifact = self._artifact()
         if artifact == "adapter":
             from peft import PeftModel
 
@@ -50,6 +67,16 @@ class RunModels:
             return PeftModel.from_pretrained(base, self.dir / artifact).merge_and_unload()
         auto = HEADS[self.checked.data.task.head]
         return auto.from_pretrained(self.dir / artifact, dtype=torch.float32)
+
+    def _artifact(self, expected: str | None = None) -> str:
+        if self.folder.status() != "done":
+            raise LorascopeError(f"{self.dir}: the run did not finish (no results.json)")
+        artifact = self.folder.results().artifact
+        if artifact is None or (expected and artifact != expected):
+            raise LorascopeError(
+                f"{self.dir}: the run kept no {expected or 'model'} (train.save_model was false, or a baseline)"
+            )
+        return artifact
 
     def probe_states(self, model: torch.nn.Module, tokenizer) -> dict[int, torch.Tensor]:
         """The probe set's hidden states under ``model`` (moved to the GPU when there is one),
@@ -63,7 +90,7 @@ class RunModels:
 
     def base_states(self, cache: BaseCache | None) -> dict[int, torch.Tensor]:
         """The base model's probe-set snapshot: from ``cache`` when it holds it, else computed (and cached)."""
-        key = base_key(self.config, self.checked.data)
+        key = base_key(self.config, self.checked.data, describe(self._quantization()))
         if cache is not None and cache.path(key).is_file():
             return load_snapshot(cache.path(key))
         model, tokenizer = self.base()

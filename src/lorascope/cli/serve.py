@@ -55,6 +55,12 @@ def _export(args: argparse.Namespace) -> int:
         verdict = "vLLM can serve it" if not problems else "vLLM cannot serve it:\n    " + "\n    ".join(problems)
         print(f"{record['name']}: {record['adapter']}" + (f", merged {record['merged']}" if "merged" in record else ""))
         print(f"  {verdict}")
+        if "merge_check" in record:
+            check = record["merge_check"]
+            print(
+                f"  merged into the {record['merged_into']}: outputs within {check['max_abs_difference']:.2e} "
+                f"of the unmerged adapter's on {check['inputs']} probe inputs"
+            )
     print(f"list: {args.out / 'exported.json'}")
     return 0
 

@@ -45,6 +45,14 @@ class MethodHooks:
         """
         return model, []
 
+    def quantization(self, cfg: RunConfig, precision: str):
+        """How the starting model's base is quantized as it loads (a ``BitsAndBytesConfig``), or None."""
+        return None
+
+    def trainer_options(self, cfg: RunConfig) -> dict[str, object]:
+        """``TrainingArguments`` the method sets itself (e.g. a paged optimizer)."""
+        return {}
+
     def lora_penalty(self, cfg: RunConfig) -> float:
         """Weight of the penalty on the adapters' update added to the loss (0: none)."""
         return 0.0

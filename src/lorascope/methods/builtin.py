@@ -1,4 +1,4 @@
-"""The built-in methods: full fine-tuning, LoRA, AdaLoRA and the two baselines. Each entry's
+"""The built-in methods: full fine-tuning, LoRA, AdaLoRA, QLoRA and the two baselines. Each entry's
 behaviour is named by path and imported only when a run needs it, so validating a config stays
 light. Defaults follow common practice: full fine-tuning at lr 2e-5 (tuned over 1e-5–1e-4),
 adapters at MethodSpec's defaults (lr 5e-4, no weight decay, tuned over 1e-4–1e-3)."""
@@ -48,6 +48,19 @@ register_method(  # PEFT saves AdaLoRA adapters pruned, which cannot be loaded b
         checkpoints=False,
         tuning_space={**ADAPTER_SPACE, **SHARED_SPACE},
         description="AdaLoRA (PEFT): ranks pruned during training to an average of lora.r",
+    )
+)
+register_method(  # the QLoRA paper's recipe: lr 2e-4, constant schedule, 3% warm-up, gradients clipped at 0.3
+    MethodSpec(
+        name="qlora",
+        kind="adapter",
+        hooks="lorascope.methods.qlora:QloraHooks",
+        learning_rate=2e-4,
+        train_defaults={"scheduler": "constant_with_warmup", "warmup_ratio": 0.03, "max_grad_norm": 0.3},
+        all_linear=True,
+        tuning_space={**ADAPTER_SPACE, **SHARED_SPACE},
+        allocates_ranks=True,
+        description="QLoRA: LoRA over a 4-bit (NF4) base, every linear layer but the head (bitsandbytes)",
     )
 )
 register_method(

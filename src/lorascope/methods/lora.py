@@ -25,6 +25,17 @@ HEAD_TASK_TYPES = {
 }
 
 
+# The task heads of the heads lorascope builds: never quantized, never adapted by "all linear layers"
+HEAD_MODULES = ("classifier", "score", "qa_outputs", CLASSIFIER, "lm_head")
+
+
+def linear_names(model: torch.nn.Module) -> list[str]:
+    """Short names of every linear-like layer but the task head (QLoRA's targets)."""
+    names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if n and is_adaptable(m)}
+    heads = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules() if n.split(".", 1)[0] in HEAD_MODULES}
+    return sorted(names - heads)
+
+
 def saved_modules(model: torch.nn.Module, fully_trained: list[str] | None) -> list[str] | None:
     """PEFT ``modules_to_save``: the base modules trained in full, and head modules PEFT does not add
     itself (its QA wrapper adds ``qa_outputs``, not the answerability classifier)."""
@@ -49,10 +60,13 @@ def adaptable_names(model: torch.nn.Module) -> list[str]:
     )
 
 
-def resolve_targets(model: torch.nn.Module, cfg: LoraConfig) -> list[str]:
-    """The configured targets, or the family default; every target must name a module of the model."""
+def resolve_targets(model: torch.nn.Module, cfg: LoraConfig, all_linear: bool = False) -> list[str]:
+    """The configured targets, or the default (every linear layer but the head with ``all_linear``,
+    else the family's); every target must name a module of the model."""
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     targets = cfg.target_modules
+    if targets is None and all_linear:
+        targets = linear_names(model)
     if targets is None:
         targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model_type) or EXTRA_DEFAULT_TARGETS.get(
             model_type

@@ -124,10 +124,23 @@ def load_model(
     tokenizer,
     head: str = "sequence-classification",
     trust_remote_code: bool = False,
+    quantization=None,
 ) -> torch.nn.Module:
-    """Pretrained weights (new task head initialised at random) or a random tiny model."""
+    """Pretrained weights (new task head initialised at random) or a random tiny model; with a
+    ``BitsAndBytesConfig`` as ``quantization``, a 4-bit base whose per-layer quantization errors
+    are in its ``quantization_errors`` attribute (``models.quantization``)."""
     config.pad_token_id = tokenizer.pad_token_id
     auto = HEADS[head]
+    if quantization is not None:
+        from lorascope.models.quantization import load_quantized
+
+        build = (lambda: auto.from_config(config)) if is_builtin(name) else None
+        try:
+            model, errors = load_quantized(auto, _source(name), config, quantization, trust_remote_code, build)
+        except OSError as exc:
+            raise _hub_error(name, exc) from None
+        model.quantization_errors = errors
+        return model
     if is_builtin(name):
         return auto.from_config(config)
     try:
@@ -154,4 +167,17 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     PEFT's frozen originals of ``modules_to_save`` are not counted: their trainable copies are.
     """
     params = [p for n, p in model.named_parameters() if ".original_module." not in n]
-    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+    return sum(p.numel() for p in params if p.requires_grad), sum(logical_size(p) for p in params)
+
+
+def logical_size(parameter: torch.Tensor) -> int:
+    """Parameters a tensor stands for: a 4-bit weight packs two into each stored byte."""
+    state = getattr(parameter, "quant_state", None)
+    return int(torch.Size(state.shape).numel()) if state is not None else parameter.numel()
+
+
+def memory_bytes(model: torch.nn.Module) -> dict[str, int]:
+    """Bytes of the model as it trains (parameters and buffers as stored) and of its trainable part."""
+    params = [p for n, p in model.named_parameters() if ".original_module." not in n]
+    stored = sum(p.nbytes for p in params) + sum(b.nbytes for b in model.buffers())
+    return {"model": stored, "trainable": sum(p.nbytes for p in params if p.requires_grad)}

@@ -14,7 +14,18 @@ import torch
 from lorascope import __version__
 from lorascope.records import Environment
 
-LIBRARIES = ("torch", "transformers", "peft", "accelerate", "tokenizers", "safetensors", "numpy", "scipy", "pydantic")
+LIBRARIES = (
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "tokenizers",
+    "safetensors",
+    "numpy",
+    "scipy",
+    "pydantic",
+    "bitsandbytes",
+)
 
 
 def cpu_bf16_supported() -> bool:

@@ -16,6 +16,7 @@ log, checkpoints and weights.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import sys
@@ -41,11 +42,20 @@ from lorascope.config import RunConfig
 from lorascope.data.evaluation import Evaluation, Predictor
 from lorascope.data.tasks import TaskData, load_task_data
 from lorascope.errors import LorascopeError
-from lorascope.io import json_safe, write_json, write_predictions
+from lorascope.io import json_safe, write_csv, write_json, write_predictions
 from lorascope.methods.base import MethodContext
 from lorascope.methods.lora import resolve_targets
 from lorascope.methods.unfreeze import ScheduledUnfreeze, check_unfreeze_modules, scheduled_parameters
-from lorascope.models.loading import count_parameters, load_model, load_model_config, load_tokenizer, skeleton
+from lorascope.models.loading import (
+    count_parameters,
+    load_model,
+    load_model_config,
+    load_tokenizer,
+    memory_bytes,
+    skeleton,
+)
+from lorascope.models.quantization import describe
+from lorascope.plotting import save_figure
 from lorascope.ranks.rank_config import FILE_NAME, RankConfig, check_layers, read_rank_config, write_rank_config
 from lorascope.ranks.strategies import allocate_ranks
 from lorascope.records import Environment, RunFolder, RunResults
@@ -83,7 +93,7 @@ def preflight(cfg: RunConfig) -> Preflight:
             f"train.max_length: {cfg.train.max_length} is more than the {positions} positions of model {cfg.model}"
         )
     model_skeleton = skeleton(config, data.task.head)
-    targets = resolve_targets(model_skeleton, cfg.lora) if spec.kind == "adapter" else None
+    targets = resolve_targets(model_skeleton, cfg.lora, spec.all_linear) if spec.kind == "adapter" else None
     ranks = None
     if cfg.lora.rank_config is not None and spec.allocates_ranks:
         ranks = read_rank_config(cfg.lora.rank_config)
@@ -164,7 +174,8 @@ def _length_grouping() -> dict[str, object]:
 def _training_arguments(cfg: RunConfig, output_dir: Path, precision: str, task) -> TrainingArguments:
     t = cfg.train
     steps = t.eval_strategy == "steps"
-    checkpoints = method_spec(cfg.method).checkpoints  # else the final model is the one reported
+    spec = method_spec(cfg.method)
+    checkpoints = spec.checkpoints  # else the final model is the one reported
     return TrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=t.epochs,
@@ -198,6 +209,7 @@ def _training_arguments(cfg: RunConfig, output_dir: Path, precision: str, task) 
         restore_callback_states_from_checkpoint=True,
         dataloader_num_workers=0,
         disable_tqdm=False,  # else the Trainer prints every log dict; its bar is replaced by RunProgress
+        **spec.behaviour().trainer_options(cfg),
         **(_length_grouping() if task.group_by_length else {}),
     )
 
@@ -267,9 +279,28 @@ def _rank_config(cfg: RunConfig, folder: RunFolder, checked: Preflight) -> RankC
     if cfg.lora.strategy == "uniform":
         return None
     targets = checked.lora_targets or []
+    base = _dequantized_base(cfg, folder.ranks / "dequantized-base", checked)
+    ranks_cfg = cfg if base is None else cfg.model_copy(update={"model": str(base)})
     return read_rank_config(
-        allocate_ranks(cfg, folder.ranks, checked.data, targets, checked.model_config, brief_finetune)
+        allocate_ranks(ranks_cfg, folder.ranks, checked.data, targets, checked.model_config, brief_finetune)
     )
+
+
+def _dequantized_base(cfg: RunConfig, out: Path, checked: Preflight) -> Path | None:
+    """For a method with a 4-bit base (QLoRA): its float32 dequantized copy saved in ``out``, from which
+    rank strategies measure ΔW and Fisher information, so that they see the base the adapters sit on."""
+    quantization = method_spec(cfg.method).behaviour().quantization(cfg, "fp32")
+    if quantization is None:
+        return None
+    if not (out / "config.json").is_file():
+        from lorascope.models.loading import HEADS
+        from lorascope.models.quantization import dequantized
+
+        head = checked.data.task.head
+        model, tokenizer = starting_model(cfg, copy.deepcopy(checked.model_config), head, quantization)
+        dequantized(model, HEADS[head], checked.model_config).save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+    return out
 
 
 def brief_finetune(cfg: RunConfig, out: Path, max_seconds: float | None) -> RunResults:
@@ -278,12 +309,16 @@ def brief_finetune(cfg: RunConfig, out: Path, max_seconds: float | None) -> RunR
     return run_training(cfg, out, resume=True, callbacks=[TimeLimit(max_seconds)] if max_seconds else [])
 
 
-def starting_model(cfg: RunConfig, model_config: PretrainedConfig, head: str) -> tuple[torch.nn.Module, object]:
+def starting_model(
+    cfg: RunConfig, model_config: PretrainedConfig, head: str, quantization=None
+) -> tuple[torch.nn.Module, object]:
     """(model, tokenizer) as a run starts from them, before any adapter: seeded with ``cfg.seed``
-    first, so a built-in random model is the same weights every time."""
+    first, so a built-in random model is the same weights every time; with ``quantization`` (a
+    method's ``BitsAndBytesConfig``), its base in 4 bits."""
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model, cfg.trust_remote_code)
-    return load_model(cfg.model, model_config, tokenizer, head, cfg.trust_remote_code), tokenizer
+    model = load_model(cfg.model, model_config, tokenizer, head, cfg.trust_remote_code, quantization)
+    return model, tokenizer
 
 
 def run_training(
@@ -361,7 +396,7 @@ def _trainer(
     hooks = method_spec(cfg.method).behaviour()
     task, data = checked.data.task, checked.data
     ranks = _rank_config(cfg, folder, checked)
-    model, tokenizer = starting_model(cfg, checked.model_config, task.head)
+    model, tokenizer = starting_model(cfg, checked.model_config, task.head, hooks.quantization(cfg, precision))
     max_length = cfg.train.max_length
     train_set = task.for_training(task.encode(data.train, tokenizer, max_length), max_length)
     eval_set = task.encode(data.eval, tokenizer, max_length)
@@ -398,9 +433,44 @@ def _trainer(
         batches = probe_batches(cfg, data, tokenizer)
         snapshots = DriftSnapshots(folder.drift, batches, drift.pooling, drift.every_steps, drift.max_tokens)
         if not resume_from:  # the model as it starts is the base: LoRA's ΔW is 0 here
-            snapshots.take_base(trainer.model, base_key(cfg, data), BaseCache(base_cache) if base_cache else None)
+            key = base_key(cfg, data, describe(hooks.quantization(cfg, precision)))
+            snapshots.take_base(trainer.model, key, BaseCache(base_cache) if base_cache else None)
         trainer.add_callback(snapshots)
     return trainer, tokenizer, eval_set, snapshots
+
+
+def _state_bytes(optimizer) -> int:
+    """Bytes of the optimizer's state tensors (AdamW: two moments per trainable parameter)."""
+    states = getattr(optimizer, "state", {}) if optimizer is not None else {}
+    return sum(t.nbytes for state in states.values() for t in state.values() if isinstance(t, torch.Tensor))
+
+
+def _write_quantization(folder: RunFolder, model: torch.nn.Module) -> dict[str, object] | None:
+    """For a 4-bit base: ``quantization.csv`` and ``.png`` (each layer's relative error), and the
+    summary ``results.json`` keeps (with ``bytes``, the 4-bit layers' size)."""
+    errors = getattr(model, "quantization_errors", None)
+    if not errors:
+        return None
+    import matplotlib.pyplot as plt  # the file backend: lorascope.plotting sets it on import
+
+    from lorascope.models.quantization import quantized_bytes, settings
+
+    rows = [{"layer": e.name, "out": e.shape[0], "in": e.shape[1], "relative_error": e.relative_error} for e in errors]
+    write_csv(folder.output("quantization.csv"), rows)
+    values = np.array([e.relative_error for e in errors])
+    fig, ax = plt.subplots(figsize=(7, 0.25 * len(errors) + 1.2))
+    ax.barh(range(len(errors)), values, color="#4c72b0")
+    ax.set_yticks(range(len(errors)), [e.name for e in errors], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("relative error ‖W − deq(q(W))‖_F / ‖W‖_F")
+    ax.set_title(f"4-bit quantization error per layer ({settings(model)['quant_type']})")
+    save_figure(fig, folder.output("quantization.png"), pdf=False)
+    summary = {
+        "layers": len(errors),
+        "mean_relative_error": float(values.mean()),
+        "max_relative_error": float(values.max()),
+    }
+    return settings(model) | summary | {"bytes": quantized_bytes(model)}
 
 
 def _finish(
@@ -435,6 +505,10 @@ def _finish(
         trainer.model.save_pretrained(artifact, safe_serialization=True)
         tokenizer.save_pretrained(artifact)  # type: ignore[attr-defined]
     trainable, total = count_parameters(trainer.model)
+    memory = memory_bytes(trainer.model) | {"optimizer_state": _state_bytes(trainer.optimizer)}
+    quantization = _write_quantization(folder, trainer.model)
+    if quantization is not None:
+        memory["quantized_base"] = int(quantization.pop("bytes"))
     best = trainer.state.best_model_checkpoint
     results = _results(
         cfg,
@@ -453,6 +527,8 @@ def _finish(
         artifact=artifact.name if cfg.train.save_model else None,
         resumed_from=Path(resume_from).name if resume_from else None,
         task_settings=evaluation.settings,
+        memory_bytes=memory,
+        quantization=quantization,
     )
     folder.write_results(results)  # the run counts as done from here on
     if not cfg.train.keep_checkpoints:
