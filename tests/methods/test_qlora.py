@@ -229,3 +229,82 @@ def test_drift_base_snapshots_of_a_4_bit_base_are_kept_apart():
     fp4 = describe(QloraHooks().quantization(qlora_config(qlora__quant_type="fp4", qlora__double_quant=False), "fp32"))
     assert (nf4, fp4) == ("nf4+dq", "fp4")
     assert len({base_key(cfg, data), base_key(cfg, data, nf4), base_key(cfg, data, fp4)}) == 3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_tinyllama_1b_shaped_qlora_run_fits_far_below_lora(tmp_path):
+    """bench/qlora_memory.py's two runs (LoRA r=64 on every linear layer, 30 steps of 8 × 512
+    tokens); thresholds in tests/README.md."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "qlora_memory.py"
+    spec = importlib.util.spec_from_file_location("qlora_memory", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    base = bench.make_base(tmp_path / "base", tiny=False)
+    lora = bench.measure(base, "lora", 30, 8, 512, tmp_path)
+    qlora = bench.measure(base, "qlora", 30, 8, 512, tmp_path)
+    print(
+        f"peak MB: lora {lora['peak_mb']:.0f}, qlora {qlora['peak_mb']:.0f}; tokens/s {lora['tokens_s']:.0f}, {qlora['tokens_s']:.0f}"
+    )
+    assert qlora["peak_mb"] < 8 * 1024 and qlora["peak_mb"] < 0.6 * lora["peak_mb"]
+
+
+@pytest.mark.slow  # a study of six short runs with drift, its report (about 40 s)
+def test_qlora_runs_through_a_study_with_drift_hypotheses_and_the_report(tmp_path):
+    from lorascope.reporting import build_report
+    from lorascope.studies import load_study, run_study
+    from lorascope.studies.results import write_tables
+    from tests.studies.conftest import write_study
+
+    raw = {
+        "name": "qlora",
+        "base": {
+            "model": "tiny-llama",
+            "task": "synthetic",
+            "data": {"synthetic_size": 320},
+            "train": {"epochs": 2, "batch_size": 16, "learning_rate": 3e-3},
+            "drift": {"enabled": True, "every_steps": 20},
+        },
+        "grid": {"seed": [0, 1, 2]},
+        "methods": {"lora": {"method": "lora"}, "qlora": {"method": "qlora", "train.learning_rate": 3e-3}},
+        "sanity": {"mode": "off"},
+        "hypotheses": {
+            "claims": [
+                {
+                    "name": "QLoRA non-inferior",
+                    "kind": "non-inferiority",
+                    "treatment": "qlora",
+                    "reference": "lora",
+                    "margin": 0.5,
+                }
+            ]
+        },
+    }
+    out = tmp_path / "out"
+    run_study(load_study(write_study(tmp_path / "study.yaml", raw)), out, echo=lambda line: None)
+    write_tables(out)
+    rows = [r for r in csv.DictReader((out / "results.csv").open(encoding="utf-8")) if r["kind"] == "run"]
+    assert {(r["method"], r["status"]) for r in rows} == {("lora", "done"), ("qlora", "done")} and len(rows) == 6
+    qlora_runs = [json.loads(p.read_text()) for p in out.glob("runs/*qlora*/results.json")]
+    assert len(qlora_runs) == 3 and all(r["quantization"]["quant_type"] == "nf4" for r in qlora_runs)
+    assert len(list((out / "runs").glob("*qlora*/drift/*"))) > 0
+    report = build_report(out, tmp_path / "report", ("md",))["md"].read_text(encoding="utf-8")
+    assert "| qlora |" in report and "QLoRA non-inferior" in report
+
+
+def test_qlora_is_tuned_in_its_own_space(tmp_path):
+    """Two trials of lorascope tune on a qlora row: the method's default space, every trial complete."""
+    from optuna.trial import TrialState
+
+    from lorascope.registry import method_spec
+    from tests.tuning.conftest import tune_raw
+    from tests.tuning.test_search import tuned
+
+    raw = tune_raw(base__model="tiny-llama", base__train__epochs=1, methods={"qlora": {"method": "qlora"}})
+    raw["tune"] |= {"trials": 2, "sampler": {"n_startup_trials": 2}, "spaces": {}}
+    _, trials = tuned(tmp_path / "study", raw)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert set(trials[0].params) == set(method_spec("qlora").tuning_space)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 ALL_LINEAR = ["query", "key", "value", "dense"]
 
 
-def run(tmp_path, minilm, glue_dir, task, method, learning_rate, **settings):
+def run(tmp_path, minilm, glue_dir, task, method, learning_rate, train_overrides=None, **settings):
     """One epoch on 2,000 stratified training examples, batch 16."""
     raw = {
         "model": minilm,
@@ -24,7 +24,7 @@ def run(tmp_path, minilm, glue_dir, task, method, learning_rate, **settings):
         "task": task,
         "method": method,
         "max_train_samples": 2000,
-        "train": {"epochs": 1, "batch_size": 16, "learning_rate": learning_rate},
+        "train": {"epochs": 1, "batch_size": 16, "learning_rate": learning_rate} | (train_overrides or {}),
     } | settings
     return run_training(parse_config(raw).resolved(), tmp_path)
 
@@ -34,13 +34,36 @@ def saved_predictions(folder):
     return np.array([r["label"] for r in rows]), np.array([r["prediction"] for r in rows])
 
 
-def test_lora_learns_sst2(tmp_path, minilm, glue_dir):
-    results = run(tmp_path, minilm, glue_dir, "sst2", "lora", 2e-3, lora={"target_modules": ALL_LINEAR})
-    labels, predictions = saved_predictions(tmp_path)
+@pytest.fixture(scope="module")
+def sst2_lora(tmp_path_factory, minilm, glue_dir):
+    """LoRA on every linear layer, lr 2e-3: (run folder, results), shared by the tests that compare with it."""
+    folder = tmp_path_factory.mktemp("sst2-lora")
+    return folder, run(folder, minilm, glue_dir, "sst2", "lora", 2e-3, lora={"target_modules": ALL_LINEAR})
+
+
+def test_lora_learns_sst2(sst2_lora):
+    folder, results = sst2_lora
+    labels, predictions = saved_predictions(folder)
     assert len(labels) == 872
     assert results.metrics["accuracy"] == pytest.approx(accuracy_score(labels, predictions), abs=1e-6)
     assert results.metrics["accuracy"] >= 0.78
     assert results.trainable_params < 0.02 * results.total_params
+
+
+def test_qlora_comes_within_two_points_of_lora_on_sst2(tmp_path, minilm, glue_dir, sst2_lora):
+    """QLoRA (NF4, double quantization) with every training setting as LoRA's, so that only the 4-bit
+    base differs (its recipe's schedule and clipping are overridden here)."""
+    pytest.importorskip("bitsandbytes", reason="bitsandbytes (the qlora extra) is not installed")
+    _, lora = sst2_lora
+    equal = {"scheduler": "linear", "warmup_ratio": 0.06, "max_grad_norm": 1.0}
+    qlora = run(tmp_path, minilm, glue_dir, "sst2", "qlora", 2e-3, equal, lora={"target_modules": ALL_LINEAR})
+    print(
+        f"SST-2 dev accuracy: lora {lora.metrics['accuracy']:.4f} ({lora.train_seconds:.0f} s), "
+        f"qlora {qlora.metrics['accuracy']:.4f} ({qlora.train_seconds:.0f} s); mean 4-bit error "
+        f"{qlora.quantization['mean_relative_error']:.4f}; bytes {qlora.memory_bytes} against {lora.memory_bytes}"
+    )
+    assert qlora.metrics["accuracy"] >= lora.metrics["accuracy"] - 0.02
+    assert qlora.memory_bytes["model"] < 0.8 * lora.memory_bytes["model"]
 
 
 def test_full_fine_tuning_learns_sst2(tmp_path, minilm, glue_dir):
