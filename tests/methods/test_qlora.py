@@ -291,6 +291,16 @@ def test_qlora_runs_through_a_study_with_drift_hypotheses_and_the_report(tmp_pat
     qlora_runs = [json.loads(p.read_text()) for p in out.glob("runs/*qlora*/results.json")]
     assert len(qlora_runs) == 3 and all(r["quantization"]["quant_type"] == "nf4" for r in qlora_runs)
     assert len(list((out / "runs").glob("*qlora*/drift/*"))) > 0
+    from lorascope.records import DriftFolder
+
+    rows = DriftFolder(out / "drift").rows()
+    against_original = [r for r in rows if r.measure == "drift_linear_cka@original"]
+    assert {r.method for r in against_original} == {"qlora"}  # the full-precision base: 4-bit runs only
+    assert {r.step for r in against_original} == {0, "final"}
+    alone = {(r.seed, r.layer): r.value for r in against_original if r.step == 0}  # what quantizing alone moved
+    assert len(alone) == 3 * 3  # 3 seeds × (the embeddings and 2 blocks)
+    assert all(abs(v) < 1e-12 for (_, layer), v in alone.items() if layer == 0)  # embeddings stay full precision
+    assert all(0 < v < 0.5 for (_, layer), v in alone.items() if layer > 0)
     report = build_report(out, tmp_path / "report", ("md",))["md"].read_text(encoding="utf-8")
     assert "| qlora |" in report and "QLoRA non-inferior" in report
 

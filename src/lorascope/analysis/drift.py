@@ -27,6 +27,7 @@ from lorascope.records import DriftFolder, DriftRow, RunFolder
 
 DRIFT = "drift_linear_cka"
 INTRUDERS = "intruders@"  # + ε, e.g. intruders@0.5
+FROM_ORIGINAL = "@original"  # 4-bit bases: the measure against the full-precision base, not the dequantized one
 
 
 def snapshot_steps(drift_dir: Path) -> list[int | None]:
@@ -45,11 +46,17 @@ def run_identity(run: RunFolder, method: str | None = None) -> dict:
     return {"run": run.path.name, "task": config["task"], "method": method or config["method"], "seed": config["seed"]}
 
 
-def drift_rows(identity: dict, snapshots: dict[int | None, dict[int, object]]) -> list[DriftRow]:
-    """Tidy rows for every snapshot against step 0 (which ``snapshots`` must hold); None is the
-    final model. Measures: ``drift_linear_cka`` = 1 − linear CKA with step 0, ``cosine_centred``
-    = mean centred cosine of each example with itself at step 0."""
-    base = snapshots[0]
+def drift_rows(
+    identity: dict,
+    snapshots: dict[int | None, dict[int, object]],
+    base: dict[int, object] | None = None,
+    suffix: str = "",
+) -> list[DriftRow]:
+    """Tidy rows for every snapshot against step 0 (which ``snapshots`` must hold), or against
+    ``base`` with ``suffix`` on the measures' names; None is the final model. Measures:
+    ``drift_linear_cka`` = 1 − linear CKA with step 0, ``cosine_centred`` = mean centred cosine of
+    each example with itself at step 0."""
+    base = snapshots[0] if base is None else base
     rows = []
     for step, states in snapshots.items():
         for layer in sorted(base):
@@ -59,11 +66,8 @@ def drift_rows(identity: dict, snapshots: dict[int | None, dict[int, object]]) -
                 "cosine_centred": float(np.nanmean(cosine_per_example(before, after, centred=True))),
             }
             for measure, value in values.items():
-                rows.append(
-                    DriftRow(
-                        **identity, layer=layer, step="final" if step is None else step, measure=measure, value=value
-                    )
-                )
+                step_name = "final" if step is None else step
+                rows.append(DriftRow(**identity, layer=layer, step=step_name, measure=measure + suffix, value=value))
     return rows
 
 
@@ -74,13 +78,17 @@ def _run_folder(run: Path | str | RunFolder) -> RunFolder:
 def run_drift(run_dir: Path | str | RunFolder, method: str | None = None) -> list[DriftRow]:
     """Drift rows from the snapshots a run took while training (``drift.enabled``)."""
     run = _run_folder(run_dir)
+    snapshots = _snapshots(run)
+    return drift_rows(run_identity(run, method), snapshots)
+
+
+def _snapshots(run: RunFolder) -> dict[int | None, dict[int, object]]:
     steps = snapshot_steps(run.drift)
     if 0 not in steps:
         raise LorascopeError(
             f"{run.path}: no drift snapshots (drift/step-000000.safetensors); train with drift.enabled=true"
         )
-    snapshots = {step: load_snapshot(run.drift / snapshot_name(step)) for step in steps}
-    return drift_rows(run_identity(run, method), snapshots)
+    return {step: load_snapshot(run.drift / snapshot_name(step)) for step in steps}
 
 
 def intruder_rows(identity: dict, counts: dict[str, tuple[int, dict[float, int]]]) -> list[DriftRow]:
@@ -117,11 +125,15 @@ def analyze_runs(
         run = _run_folder(given)
         identity = run_identity(run, method)
         has_snapshots = (run.drift / snapshot_name(0)).is_file()
-        models = RunModels(run) if intruders or not has_snapshots else None  # data and models loaded once
-        if has_snapshots:
-            rows += run_drift(run, method)
-        else:
-            rows += drift_rows(identity, {0: models.base_states(cache), None: models.final_states()})
+        quantized = run.status() == "done" and run.results().quantization is not None  # a 4-bit base (QLoRA)
+        models = RunModels(run) if intruders or quantized or not has_snapshots else None  # loaded once
+        snapshots = _snapshots(run) if has_snapshots else {0: models.base_states(cache), None: models.final_states()}
+        rows += drift_rows(identity, snapshots)
+        original = models.original_states(cache) if quantized else None
+        if original is not None:  # also against the full-precision base (step 0: what quantizing alone moved)
+            final = None if None in snapshots else max(k for k in snapshots if k is not None)
+            ends = {0: snapshots[0], None: snapshots[final]}
+            rows += drift_rows(identity, ends, base=original, suffix=FROM_ORIGINAL)
         if intruders:
             counts = model_intruders(models.base()[0], models.tuned(), top_k, epsilons)
             rows += intruder_rows(identity, counts)

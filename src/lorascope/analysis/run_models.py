@@ -91,9 +91,24 @@ class RunModels:
     def base_states(self, cache: BaseCache | None) -> dict[int, torch.Tensor]:
         """The base model's probe-set snapshot: from ``cache`` when it holds it, else computed (and cached)."""
         key = base_key(self.config, self.checked.data, describe(self._quantization()))
+        return self._cached_states(cache, key, self.base)
+
+    def original_states(self, cache: BaseCache | None) -> dict[int, torch.Tensor] | None:
+        """For a 4-bit base (QLoRA): the probe-set snapshot of the full-precision base it was quantized
+        from (shared in ``cache`` with the runs of that base); None for other runs."""
+        if self._quantization() is None:
+            return None
+        head = self.checked.data.task.head
+        return self._cached_states(
+            cache,
+            base_key(self.config, self.checked.data),
+            lambda: starting_model(self.config, self.checked.model_config, head),
+        )
+
+    def _cached_states(self, cache: BaseCache | None, key: str, build) -> dict[int, torch.Tensor]:
         if cache is not None and cache.path(key).is_file():
             return load_snapshot(cache.path(key))
-        model, tokenizer = self.base()
+        model, tokenizer = build()
         states = self.probe_states(model, tokenizer)
         if cache is not None:
             save_snapshot({f"layer.{i}": v for i, v in states.items()}, cache.path(key), 0, self.config.drift.pooling)

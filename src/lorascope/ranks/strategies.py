@@ -159,7 +159,9 @@ def brief_finetune_config(cfg: RunConfig) -> RunConfig:
         }
     )
     return RunConfig.model_validate(
-        cfg.model_dump(exclude={"lora", "ranks", "adalora", "qlora", "unfreeze", "train", "method", "max_train_samples"})
+        cfg.model_dump(
+            exclude={"lora", "ranks", "adalora", "qlora", "unfreeze", "train", "method", "max_train_samples"}
+        )
         | {"method": "full", "max_train_samples": min(limits) if limits else None, "train": train.model_dump()}
     ).resolved()
 
