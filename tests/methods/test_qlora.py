@@ -57,6 +57,7 @@ def test_the_base_is_4_bit_only_lora_trains_and_the_loss_falls(tmp_path, model):
     results = run_training(qlora_config(model, train__learning_rate=3e-3, train__epochs=3), tmp_path)
     assert results.quantization["quant_type"] == "nf4" and results.quantization["double_quant"] is True
     assert results.memory_bytes["quantized_base"] > 0 and results.memory_bytes["optimizer_state"] > 0
+    assert results.memory_bytes["adapters"] == 4 * results.lora_params  # float32 A and B
     quantized, plain = quantized_base(model)
     layers = {n: m for n, m in quantized.named_modules() if isinstance(m, bnb.nn.Linear4bit)}
     linear = [n for n, m in plain.named_modules() if isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D"]
@@ -318,3 +319,32 @@ def test_qlora_is_tuned_in_its_own_space(tmp_path):
     _, trials = tuned(tmp_path / "study", raw)
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     assert set(trials[0].params) == set(method_spec("qlora").tuning_space)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"task": "stsb", "data_dir": None, "max_eval_samples": None},
+        {"task": "synthetic_qa", "train__epochs": 1},
+        {
+            "task": "synthetic_instruction",
+            "data__synthetic_size": 96,
+            "train__epochs": 1,
+            "train__max_length": 48,
+            "instruction": {
+                "template": "{instruction} {input} => {response}",
+                "generate": 4,
+                "max_new_tokens": 8,
+                "bootstrap": 200,
+            },
+        },
+    ],
+    ids=["regression", "qa", "instruction"],
+)
+def test_every_task_trains_over_a_4_bit_base(tmp_path, overrides, mini_glue):
+    if overrides["task"] == "stsb":
+        overrides = overrides | {"data_dir": str(mini_glue / "STS-B")}
+    results = run_training(qlora_config(train__learning_rate=3e-3, **overrides), tmp_path)
+    assert results.quantization["layers"] == 14 and results.lora_params > 0
+    assert all(v is None or v == v for v in results.metrics.values())  # no NaN
+    assert results.metrics[results.main_metric] is not None

@@ -177,7 +177,12 @@ def logical_size(parameter: torch.Tensor) -> int:
 
 
 def memory_bytes(model: torch.nn.Module) -> dict[str, int]:
-    """Bytes of the model as it trains (parameters and buffers as stored) and of its trainable part."""
-    params = [p for n, p in model.named_parameters() if ".original_module." not in n]
-    stored = sum(p.nbytes for p in params) + sum(b.nbytes for b in model.buffers())
-    return {"model": stored, "trainable": sum(p.nbytes for p in params if p.requires_grad)}
+    """Bytes of the model as it trains (parameters and buffers as stored), of its trainable part, and
+    of its LoRA adapters (PEFT's ``lora_`` parameters; 0 without)."""
+    params = [(n, p) for n, p in model.named_parameters() if ".original_module." not in n]
+    stored = sum(p.nbytes for _, p in params) + sum(b.nbytes for b in model.buffers())
+    return {
+        "model": stored,
+        "trainable": sum(p.nbytes for _, p in params if p.requires_grad),
+        "adapters": sum(p.nbytes for n, p in params if ".lora_" in n),
+    }

@@ -47,7 +47,7 @@ class RunResults(Environment):
     eval_examples: int
     lower_is_better: list[str] = []  # metrics where lower is better (perplexity); the rest: higher
     task_settings: dict[str, str | int | float | bool | None] = {}  # how the task trained and scored (loss_on)
-    memory_bytes: dict[str, int] = {}  # model (as stored), trainable, optimizer_state, quantized_base
+    memory_bytes: dict[str, int] = {}  # model (as stored), trainable, adapters, optimizer_state, quantized_base
     quantization: dict[str, str | int | float | bool | None] | None = None  # a 4-bit base: settings and error
 
     def lower(self, name: str | None = None) -> bool:
