@@ -2,7 +2,8 @@
 degenerate baselines (always abstain, never abstain) on the dev subset? Prints a Markdown table
 for docs/benchmarks.md (minutes on a GPU, hours on 2 CPU cores).
 
-    python bench/qa_minilm.py [--questions 5147] [--epochs 3] [--methods lora full] [--out bench/results/qa_minilm]
+    python bench/qa_minilm.py [--questions 5147] [--epochs 3] [--methods lora full] [--no-answer-prior 0.5]
+                              [--out bench/results/qa_minilm]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["lora", "full"], choices=sorted(LEARNING_RATES))
     parser.add_argument("--heads", nargs="+", default=["answerability"], choices=["answerability", "null-token"])
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--no-answer-prior", type=float, default=None, help="qa.no_answer_prior (e.g. 0.5)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/qa_minilm"))
     args = parser.parse_args()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.machine()})"
@@ -49,7 +51,7 @@ def main() -> None:
                 },
                 "max_train_samples": args.questions,
                 "lora": {"r": 16, "alpha": 32, "target_modules": ["query", "key", "value", "dense"]},
-                "qa": {"head": head},
+                "qa": {"head": head, "no_answer_prior": args.no_answer_prior},
                 "train": {
                     "epochs": args.epochs,
                     "batch_size": 32,

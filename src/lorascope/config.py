@@ -222,6 +222,15 @@ class QaConfig(_Strict):
         "the no-answer threshold.",
     )
 
+    no_answer_prior: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="The share of unanswerable questions expected where the model will be used (e.g. 0.5 for "
+        "SQuAD 2.0's dev set): the held-out questions are re-weighted to it when the threshold is chosen. "
+        "null: their own share.",
+    )
+
     _holdout_amount = field_validator("threshold_holdout")(holdout_amount)
 
     def stride(self, max_length: int) -> int:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from lorascope.data.squad_metrics import normalize_answer, squad_v2_scores
+from lorascope.data.squad_metrics import normalize_answer, prior_weighted_threshold, squad_v2_scores
 from tests.squad_reference import DEV, official
 
 
@@ -72,3 +72,33 @@ def test_random_predictions_on_the_shared_dev_subset_score_as_the_official_rules
 def test_a_question_without_a_prediction_is_an_error_not_a_zero():
     with pytest.raises(ValueError, match="no prediction for 1 question"):
         squad_v2_scores({"a": ["x"], "b": []}, {"a": "x"})
+
+
+@pytest.mark.parametrize("prior", [0.05, 0.1, 0.3, 0.5, 0.9])
+def test_a_no_answer_prior_chooses_the_threshold_of_the_best_reweighted_f1(prior):
+    """Brute force: every candidate threshold scored by the reference's F1 per question, re-weighted
+    so that the unanswerable questions make up ``prior`` of the weight."""
+    rng = random.Random(7)
+    gold = {f"q{i}": [] if i < 6 else [f"answer {i}"] for i in range(60)}  # 10% unanswerable
+    preds = {q: rng.choice([f"answer {q[1:]}", "answer", "else", ""]) for q in gold}
+    probs = {q: rng.random() for q in gold}
+    chosen = prior_weighted_threshold(gold, preds, probs, prior)
+    share = 6 / 60
+    weight = {q: prior / share if not g else (1 - prior) / (1 - share) for q, g in gold.items()}
+
+    def weighted_f1(threshold: float) -> float:
+        per_question = {}
+        for q in gold:  # the reference scores one question at a time
+            one = dataset_of({q: gold[q]})
+            per_question[q] = official(one, {q: preds[q]}, {q: probs[q]}, threshold)["f1"] / 100
+        return sum(weight[q] * per_question[q] for q in gold) / sum(weight.values())
+
+    candidates = [0.0, *probs.values()]
+    assert weighted_f1(chosen) == pytest.approx(max(weighted_f1(t) for t in candidates), abs=1e-12)
+    if prior == pytest.approx(share):  # no re-weighting: the official rule's own threshold
+        assert chosen == squad_v2_scores(gold, preds, probs)["best_f1_thresh"]
+
+
+def test_the_prior_needs_questions_of_both_kinds():
+    with pytest.raises(ValueError, match="with and without an answer"):
+        prior_weighted_threshold({"a": ["x"]}, {"a": "x"}, {"a": 0.2}, 0.5)

@@ -20,7 +20,7 @@ from lorascope.config import DataConfig, QaConfig, RunConfig
 from lorascope.data import metrics, squad, synthetic
 from lorascope.data.evaluation import Evaluation
 from lorascope.data.qa_windows import WindowDataset, encode_windows, span_text
-from lorascope.data.squad_metrics import squad_v2_scores
+from lorascope.data.squad_metrics import prior_weighted_threshold, squad_v2_scores
 from lorascope.errors import LorascopeError
 
 Record = dict[str, object]
@@ -97,8 +97,11 @@ def gold(records: list[Record]) -> dict[str, list[str]]:
     return {str(r["id"]): [str(a["text"]) for a in r["answers"]] for r in records}  # type: ignore[union-attr]
 
 
-def tuned_threshold(answers_: Answers, records: list[Record]) -> float:
-    """The no-answer threshold that maximises F1 on ``records`` (the official script's sweep)."""
+def tuned_threshold(answers_: Answers, records: list[Record], prior: float | None = None) -> float:
+    """The no-answer threshold that maximises F1 on ``records`` (the official script's sweep), or
+    their F1 re-weighted to a no-answer share ``prior`` (``qa.no_answer_prior``)."""
+    if prior is not None:
+        return prior_weighted_threshold(gold(records), answers_.spans, answers_.no_answer, prior)
     return squad_v2_scores(gold(records), answers_.spans, answers_.no_answer)["best_f1_thresh"]
 
 
@@ -232,7 +235,7 @@ class QuestionAnsweringTask:
             raise LorascopeError(f"task {self.name}: no held-out training questions to choose the threshold")
         held_set = self.encode(data.calibration, tokenizer, max_length)
         calibration = answers(predictor.outputs(held_set), held_set, self.settings)
-        threshold = tuned_threshold(calibration, data.calibration)
+        threshold = tuned_threshold(calibration, data.calibration, self.settings.no_answer_prior)
         found = answers(predictor.outputs(eval_set), eval_set, self.settings)
         decided = found.decided(threshold)
         ids = [str(r["id"]) for r in data.eval]

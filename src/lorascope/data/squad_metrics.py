@@ -56,21 +56,49 @@ def _best_threshold(
     scores: Mapping[str, float],
     no_answer: Mapping[str, float],
     has_answer: Mapping[str, bool],
+    weights: Mapping[str, float] | None = None,
 ) -> tuple[float, float]:
     """The score and threshold of the best "no answer above this probability" rule, swept over the
-    questions in increasing probability (the official script's ``find_best_thresh``)."""
-    current = best = float(sum(not has for has in has_answer.values()))
+    questions in increasing probability (the official script's ``find_best_thresh``); with
+    ``weights``, of the weighted mean score (every weight 1 is the official rule)."""
+    weight = weights or dict.fromkeys(scores, 1.0)
+    current = best = float(sum(weight[q] for q, has in has_answer.items() if not has))
     threshold = 0.0
     for qid in sorted(no_answer, key=lambda q: no_answer[q]):
         if qid not in scores:
             continue
         if has_answer[qid]:
-            current += scores[qid]
+            current += weight[qid] * scores[qid]
         elif predictions[qid]:
-            current -= 1
+            current -= weight[qid]
         if current > best:
             best, threshold = current, no_answer[qid]
-    return best / len(scores), threshold
+    return best / sum(weight[q] for q in scores), threshold
+
+
+def _raw_scores(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str]):
+    """Each question's exact match and F1, the maximum over its gold answers."""
+    raw_exact, raw_f1 = {}, {}
+    for qid, answers in gold.items():
+        golds = gold_answers(answers)
+        raw_exact[qid] = max(exact_match(g, predictions[qid]) for g in golds)
+        raw_f1[qid] = max(token_f1(g, predictions[qid]) for g in golds)
+    return raw_exact, raw_f1
+
+
+def prior_weighted_threshold(
+    gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str], no_answer: Mapping[str, float], prior: float
+) -> float:
+    """The no-answer threshold that maximises F1 on these questions re-weighted so that a share
+    ``prior`` of them has no answer (label shift: unanswerable questions weigh prior / share, the
+    others (1 − prior) / (1 − share))."""
+    has_answer = {qid: bool(answers) for qid, answers in gold.items()}
+    share = sum(not has for has in has_answer.values()) / len(has_answer)
+    if share in (0.0, 1.0):
+        raise ValueError("re-weighting to a no-answer prior needs questions with and without an answer")
+    weights = {q: prior / share if not has else (1 - prior) / (1 - share) for q, has in has_answer.items()}
+    _, raw_f1 = _raw_scores(gold, predictions)
+    return _best_threshold(predictions, raw_f1, no_answer, has_answer, weights)[1]
 
 
 def squad_v2_scores(
@@ -93,11 +121,7 @@ def squad_v2_scores(
         raise ValueError(f"no prediction for {len(missing)} question(s): {shown}")
     probabilities = no_answer_probability or {qid: 0.0 for qid in gold}
     has_answer = {qid: bool(answers) for qid, answers in gold.items()}
-    raw_exact, raw_f1 = {}, {}
-    for qid, answers in gold.items():
-        golds = gold_answers(answers)
-        raw_exact[qid] = max(exact_match(g, predictions[qid]) for g in golds)
-        raw_f1[qid] = max(token_f1(g, predictions[qid]) for g in golds)
+    raw_exact, raw_f1 = _raw_scores(gold, predictions)
 
     def thresholded(raw: dict[str, float]) -> dict[str, float]:
         return {
