@@ -130,6 +130,7 @@ def test_an_eval_forward_first_leaves_training_as_an_fp32_copy_of_the_dequantize
     assert curves[0][-1] < curves[0][0]
 
 
+@pytest.mark.slow  # three short trainings (the fast suite stays under 5 minutes)
 def test_an_interrupted_qlora_run_resumes_bit_identical(tmp_path):
     cfg = qlora_config(train__eval_strategy="steps", train__eval_steps=10, train__learning_rate=3e-3)
     straight = run_training(cfg, tmp_path / "straight")
@@ -175,6 +176,7 @@ def test_a_saved_folder_loads_in_4_bits_with_its_head_kept(tmp_path):
     assert len(model.quantization_errors) == 13  # 6 per layer × 2, and the pooler
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["tiny-llama", "tiny-gpt2"])
 def test_export_merges_into_the_dequantized_base_and_reports_how_far_outputs_moved(tmp_path, model, capsys):
     from peft import PeftModel
@@ -200,6 +202,7 @@ def test_export_merges_into_the_dequantized_base_and_reports_how_far_outputs_mov
     assert ours < 1e-4 < into_original  # merging into the unquantized weights would change the outputs
 
 
+@pytest.mark.slow
 def test_rank_strategies_measure_from_the_dequantized_base(tmp_path):
     from safetensors.torch import load_file as load
 
@@ -306,6 +309,7 @@ def test_qlora_runs_through_a_study_with_drift_hypotheses_and_the_report(tmp_pat
     assert "| qlora |" in report and "QLoRA non-inferior" in report
 
 
+@pytest.mark.slow
 def test_qlora_is_tuned_in_its_own_space(tmp_path):
     """Two trials of lorascope tune on a qlora row: the method's default space, every trial complete."""
     from optuna.trial import TrialState
@@ -321,6 +325,7 @@ def test_qlora_is_tuned_in_its_own_space(tmp_path):
     assert set(trials[0].params) == set(method_spec("qlora").tuning_space)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "overrides",
     [

@@ -4,6 +4,7 @@ derived from the config models they mirror."""
 from __future__ import annotations
 
 import argparse
+import logging
 import typing
 import warnings
 from typing import Any, Literal, TypeVar
@@ -38,8 +39,8 @@ RUN_AGAIN = "interrupted: the last checkpoint is kept; to continue, run the same
 
 
 def quiet_libraries(verbose: bool = False) -> None:
-    """lorascope's own lines only: transformers', PEFT's and the hub's warnings and progress bars
-    ("Loading weights", "Writing model shards") off, unless ``verbose``."""
+    """lorascope's own lines only: transformers', PEFT's, the hub's and bitsandbytes' warnings and
+    progress bars ("Loading weights", "Writing model shards") off, unless ``verbose``."""
     if verbose:
         return
     import huggingface_hub
@@ -51,6 +52,7 @@ def quiet_libraries(verbose: bool = False) -> None:
     transformers.logging.disable_progress_bar()
     huggingface_hub.utils.logging.set_verbosity_error()
     huggingface_hub.utils.disable_progress_bars()
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # e.g. its CPU kernel, not downloadable offline
 
 
 def add_model_flags(
