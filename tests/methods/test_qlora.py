@@ -10,7 +10,6 @@ import torch
 from safetensors.torch import load_file
 
 from lorascope.config import parse_config
-from lorascope.errors import LorascopeError
 from lorascope.models.loading import load_model, load_model_config, load_tokenizer
 from lorascope.training import run_training
 from tests.conftest import tiny_run_config, with_changes
@@ -143,14 +142,22 @@ def test_an_interrupted_qlora_run_resumes_bit_identical(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_without_bitsandbytes_the_method_says_what_to_install(monkeypatch):
+def test_without_bitsandbytes_the_method_says_what_to_install_and_writes_nothing(monkeypatch, tmp_path, capsys):
     import sys
 
-    from lorascope.methods.qlora import QloraHooks
+    import yaml
+
+    from lorascope.cli.main import main
 
     monkeypatch.setitem(sys.modules, "bitsandbytes", None)
-    with pytest.raises(LorascopeError, match=r"pip install 'lorascope\[qlora\]'"):
-        QloraHooks().quantization(qlora_config(), "fp32")
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(tiny_run_config(model="tiny-llama", method="qlora")), encoding="utf-8")
+    for command in (["validate", str(config)], ["train", str(config), "--out", str(tmp_path / "out")]):
+        assert main(command) == 2
+        assert capsys.readouterr().err.strip().splitlines() == [
+            "error: method qlora needs bitsandbytes: pip install 'lorascope[qlora]'"
+        ]
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_saved_folder_loads_in_4_bits_with_its_head_kept(tmp_path):

@@ -13,7 +13,6 @@ from lorascope.errors import LorascopeError
 from lorascope.models.loading import HEADS, load_tokenizer
 from lorascope.models.quantization import dequantized, describe
 from lorascope.records import RunFolder
-from lorascope.registry import method_spec
 from lorascope.training.run import Preflight, preflight, starting_model
 
 
@@ -34,14 +33,10 @@ class RunModels:
             self._checked = preflight(self.config)
         return self._checked
 
-    def _quantization(self):
-        """The method's 4-bit loading (QLoRA), or None."""
-        return method_spec(self.config.method).behaviour().quantization(self.config, "fp32")
-
     def base(self) -> tuple[torch.nn.Module, object]:
         """(model, tokenizer) exactly as the run started (built-in random models re-seeded). A 4-bit
         base (QLoRA) comes as its float32 dequantized copy, deq(q(W)): what the adapter was trained on."""
-        head, quantization = self.checked.data.task.head, self._quantization()
+        head, quantization = self.checked.data.task.head, self.checked.quantization
         model, tokenizer = starting_model(self.config, self.checked.model_config, head, quantization)
         if quantization is not None:
             model = dequantized(model, HEADS[head], self.checked.model_config)
@@ -52,7 +47,7 @@ class RunModels:
         from peft import PeftModel
 
         self._artifact("adapter")
-        head, quantization = self.checked.data.task.head, self._quantization()
+        head, quantization = self.checked.data.task.head, self.checked.quantization
         base, _ = starting_model(self.config, self.checked.model_config, head, quantization)
         return PeftModel.from_pretrained(base, self.dir / "adapter")
 
@@ -90,13 +85,13 @@ class RunModels:
 
     def base_states(self, cache: BaseCache | None) -> dict[int, torch.Tensor]:
         """The base model's probe-set snapshot: from ``cache`` when it holds it, else computed (and cached)."""
-        key = base_key(self.config, self.checked.data, describe(self._quantization()))
+        key = base_key(self.config, self.checked.data, describe(self.checked.quantization))
         return self._cached_states(cache, key, self.base)
 
     def original_states(self, cache: BaseCache | None) -> dict[int, torch.Tensor] | None:
         """For a 4-bit base (QLoRA): the probe-set snapshot of the full-precision base it was quantized
         from (shared in ``cache`` with the runs of that base); None for other runs."""
-        if self._quantization() is None:
+        if self.checked.quantization is None:
             return None
         head = self.checked.data.task.head
         return self._cached_states(

@@ -274,7 +274,8 @@ class InstructionTask:
         return []
 
     def configure_model(self, config) -> None:
-        """Nothing to set: batches ask for no cache themselves, so the saved config keeps the model's own."""
+        """Nothing to set: packed batches and scoring ask for no cache themselves, so the saved config
+        keeps the model's own ``use_cache``."""
 
     def encode(self, records: list[Record], tokenizer, max_length: int) -> InstructionDataset:
         s = self.settings

@@ -166,8 +166,13 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
 
     PEFT's frozen originals of ``modules_to_save`` are not counted: their trainable copies are.
     """
-    params = [p for n, p in model.named_parameters() if ".original_module." not in n]
+    params = [p for _, p in _counted(model)]
     return sum(p.numel() for p in params if p.requires_grad), sum(logical_size(p) for p in params)
+
+
+def _counted(model: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """The model's parameters as it computes: PEFT's frozen originals of ``modules_to_save`` left out."""
+    return [(n, p) for n, p in model.named_parameters() if ".original_module." not in n]
 
 
 def logical_size(parameter: torch.Tensor) -> int:
@@ -179,7 +184,7 @@ def logical_size(parameter: torch.Tensor) -> int:
 def memory_bytes(model: torch.nn.Module) -> dict[str, int]:
     """Bytes of the model as it trains (parameters and buffers as stored), of its trainable part, and
     of its LoRA adapters (PEFT's ``lora_`` parameters; 0 without)."""
-    params = [(n, p) for n, p in model.named_parameters() if ".original_module." not in n]
+    params = _counted(model)
     stored = sum(p.nbytes for _, p in params) + sum(b.nbytes for b in model.buffers())
     return {
         "model": stored,

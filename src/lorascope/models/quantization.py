@@ -112,19 +112,24 @@ def dequantized(model: torch.nn.Module, auto, config) -> torch.nn.Module:
     ``dequantize``), and GPT-2's ``Conv1D`` layers given back their own class, so that the copy saves
     and reloads as its architecture: the base a QLoRA adapter was trained on, in full precision."""
     model = model.dequantize()
-    with torch.device("meta"):
-        plain = auto.from_config(config)
-    for name, module in plain.named_modules():
-        if isinstance(module, Conv1D):
-            linear = model.get_submodule(name)
-            conv = Conv1D(linear.out_features, linear.in_features)
-            conv.weight.data = linear.weight.data.T.contiguous()
-            if linear.bias is not None:
-                conv.bias.data = linear.bias.data.float()
-            parent, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent), child, conv)
+    for name in conv1d_names(auto, config):
+        linear = model.get_submodule(name)
+        conv = Conv1D(linear.out_features, linear.in_features)
+        conv.weight.data = linear.weight.data.T.contiguous()
+        if linear.bias is not None:
+            conv.bias.data = linear.bias.data.float()
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent), child, conv)
     model.is_loaded_in_4bit = False
     return model
+
+
+def conv1d_names(auto, config) -> set[str]:
+    """Full names of the layers of the unquantized architecture that are transformers' ``Conv1D``
+    (weights stored (in, out), as GPT-2's), from its skeleton on the meta device."""
+    with torch.device("meta"):
+        plain = auto.from_config(config)
+    return {n for n, m in plain.named_modules() if isinstance(m, Conv1D)}
 
 
 def _checkpoint_tensors(folder: Path) -> dict[str, Path]:
@@ -187,10 +192,7 @@ def load_quantized(auto, source: str | Path, config, quantization, trust_remote_
         trust_remote_code=trust_remote_code,
     )
     guard_cpu_repacking(model)
-    with torch.device("meta"):
-        plain = auto.from_config(config)
-    transposed = {n for n, m in plain.named_modules() if isinstance(m, Conv1D)}
-    return model, layer_errors(model, _local_folder(source), transposed)
+    return model, layer_errors(model, _local_folder(source), conv1d_names(auto, config))
 
 
 def _local_folder(source: str | Path) -> Path:

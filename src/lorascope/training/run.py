@@ -16,7 +16,6 @@ log, checkpoints and weights.
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import sys
@@ -75,6 +74,7 @@ class Preflight:
     unfreeze_modules: list[str]  # full module names, so PEFT's suffix match cannot catch others
     rank_config: RankConfig | None = None  # lora.rank_config, read and checked
     use_cache: bool | None = None  # the model's own, which the Trainer turns off for training
+    quantization: object | None = None  # the method's 4-bit loading (a BitsAndBytesConfig: QLoRA), if any
 
 
 def preflight(cfg: RunConfig) -> Preflight:
@@ -85,6 +85,7 @@ def preflight(cfg: RunConfig) -> Preflight:
     spec = method_spec(cfg.method)
     if spec.kind == "baseline":
         return Preflight(data, None, None, [])
+    quantization = spec.behaviour().quantization(cfg, choose_precision(cfg.train.precision))  # e.g. needs bitsandbytes
     config = load_model_config(cfg.model, data.task.num_labels, data.task.label_names, cfg.trust_remote_code)
     data.task.configure_model(config)
     positions = getattr(config, "max_position_embeddings", None)
@@ -99,7 +100,7 @@ def preflight(cfg: RunConfig) -> Preflight:
         ranks = read_rank_config(cfg.lora.rank_config)
         check_layers(model_skeleton, ranks, f"lora.rank_config {cfg.lora.rank_config}", targets)
     unfreeze = check_unfreeze_modules(model_skeleton, cfg.unfreeze.modules, targets)
-    return Preflight(data, config, targets, unfreeze, ranks, getattr(config, "use_cache", None))
+    return Preflight(data, config, targets, unfreeze, ranks, getattr(config, "use_cache", None), quantization)
 
 
 def _check_out_dir(folder: RunFolder, cfg: RunConfig, resume: bool) -> str | None:
@@ -289,15 +290,14 @@ def _rank_config(cfg: RunConfig, folder: RunFolder, checked: Preflight) -> RankC
 def _dequantized_base(cfg: RunConfig, out: Path, checked: Preflight) -> Path | None:
     """For a method with a 4-bit base (QLoRA): its float32 dequantized copy saved in ``out``, from which
     rank strategies measure ΔW and Fisher information, so that they see the base the adapters sit on."""
-    quantization = method_spec(cfg.method).behaviour().quantization(cfg, "fp32")
-    if quantization is None:
+    if checked.quantization is None:
         return None
     if not (out / "config.json").is_file():
         from lorascope.models.loading import HEADS
         from lorascope.models.quantization import dequantized
 
         head = checked.data.task.head
-        model, tokenizer = starting_model(cfg, copy.deepcopy(checked.model_config), head, quantization)
+        model, tokenizer = starting_model(cfg, checked.model_config, head, checked.quantization)
         dequantized(model, HEADS[head], checked.model_config).save_pretrained(out, safe_serialization=True)
         tokenizer.save_pretrained(out)
     return out
@@ -396,7 +396,7 @@ def _trainer(
     hooks = method_spec(cfg.method).behaviour()
     task, data = checked.data.task, checked.data
     ranks = _rank_config(cfg, folder, checked)
-    model, tokenizer = starting_model(cfg, checked.model_config, task.head, hooks.quantization(cfg, precision))
+    model, tokenizer = starting_model(cfg, checked.model_config, task.head, checked.quantization)
     max_length = cfg.train.max_length
     train_set = task.for_training(task.encode(data.train, tokenizer, max_length), max_length)
     eval_set = task.encode(data.eval, tokenizer, max_length)
@@ -433,7 +433,7 @@ def _trainer(
         batches = probe_batches(cfg, data, tokenizer)
         snapshots = DriftSnapshots(folder.drift, batches, drift.pooling, drift.every_steps, drift.max_tokens)
         if not resume_from:  # the model as it starts is the base: LoRA's ΔW is 0 here
-            key = base_key(cfg, data, describe(hooks.quantization(cfg, precision)))
+            key = base_key(cfg, data, describe(checked.quantization))
             snapshots.take_base(trainer.model, key, BaseCache(base_cache) if base_cache else None)
         trainer.add_callback(snapshots)
     return trainer, tokenizer, eval_set, snapshots
