@@ -1,4 +1,4 @@
-"""QLoRA against LoRA (float32 base weights, the run's autocast), side by side in one invocation: a TinyLlama-1.1B-shaped
+"""QLoRA against LoRA (its frozen base in bf16 under autocast: speed.frozen_half), side by side in one invocation: a TinyLlama-1.1B-shaped
 Llama (random weights, made by bench/make_tinyllama.py's recipe) trained by lorascope on the
 generated instruction task with LoRA r=64 on every linear layer. Prints peak memory, tokens/s and
 the ratio of the two, as a Markdown table for docs/benchmarks.md.

@@ -112,7 +112,8 @@ class QloraConfig(_Strict):
     )
     gradient_checkpointing: bool = Field(True, description="Recompute activations in the backward pass (the recipe's).")
     optimizer: Literal["auto", "paged_adamw_32bit", "paged_adamw_8bit", "adamw_torch"] = Field(
-        "auto", description="auto: paged AdamW (32-bit states) on CUDA, PyTorch's AdamW elsewhere."
+        "auto",
+        description="auto: paged AdamW (32-bit states) on CUDA; elsewhere PyTorch's AdamW (speed.fused_optimizer).",
     )
 
 
@@ -252,7 +253,6 @@ class InstructionConfig(_Strict):
     loss_on: Literal["response", "all"] = Field(
         "response", description="Tokens that carry the loss: the response and EOS (TRL, QLoRA) or every token."
     )
-    group_by_length: bool = Field(True, description="Batches of similar lengths (less padding; no metric changes).")
     packing: bool = Field(
         False,
         description="Pack training examples into train.max_length sequences with per-example position_ids, "
@@ -280,6 +280,49 @@ class InstructionConfig(_Strict):
         return template
 
 
+class SpeedConfig(_Strict):
+    """How a run computes, not what (docs/speed.md): each setting leaves the model and its metrics as
+    they would be up to floating-point rounding, except ``group_by_length``, which changes which
+    examples share a batch. The defaults are the fast choices; settings that trade memory for time
+    are off."""
+
+    group_by_length: bool = Field(
+        True,
+        description="Training batches of similar lengths in random order (the examples shuffled, sorted by length "
+        "in groups of 50 batches, the batches shuffled), so little is padding. Not used where batches have no "
+        "padding (speed.padding_free).",
+    )
+    padding_free: bool = Field(
+        True,
+        description="Causal-LM tasks: the examples of a batch concatenated into one sequence, each with its own "
+        "position_ids, attention never crossing examples: no pad tokens, the same examples per step.",
+    )
+    frozen_half: bool = Field(
+        True,
+        description="Adapter methods at bf16/fp16 precision: frozen linear weights stored in that dtype, with no "
+        "float32 copy (autocast computes their products in it anyway). Not with drift.enabled (its snapshots are "
+        "float32) or a 4-bit base.",
+    )
+    fused_loss: bool = Field(
+        True,
+        description="Causal LMs: the LM head and cross-entropy only where the next token carries a label, chunk by "
+        "chunk, never a whole batch's logits; checked against the model's own loss on the first batch.",
+    )
+    fused_optimizer: bool = Field(
+        True, description="PyTorch's fused AdamW (one kernel over all parameters) instead of a loop: the same update."
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the model. Compiling takes minutes and each new batch shape compiles again; it "
+        "did not pay on a CPU (docs/benchmarks.md).",
+    )
+    gradient_checkpointing: bool = Field(
+        False,
+        description="Recompute activations in the backward pass: about a third more compute for much less "
+        "activation memory; for when memory runs out (QLoRA has its own, qlora.gradient_checkpointing).",
+    )
+
+
 class TrainConfig(_Strict):
     """Optimisation and evaluation schedule (mapped onto ``transformers.TrainingArguments``)."""
 
@@ -295,7 +338,9 @@ class TrainConfig(_Strict):
     scheduler: Literal["linear", "cosine", "constant_with_warmup"] = "linear"
     max_grad_norm: float = Field(1.0, gt=0)
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
-        "auto", description="auto: bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."
+        "auto",
+        description="auto: bf16 autocast on GPUs that support it and on CPUs with native bf16 (AVX-512 BF16, AMX), "
+        "fp16 on other GPUs, fp32 on other CPUs. Task heads (not LM heads) compute in float32 throughout.",
     )
     eval_strategy: Literal["epoch", "steps"] = "epoch"
     eval_steps: int | None = Field(None, gt=0, description="Required when eval_strategy is 'steps'.")
@@ -335,8 +380,28 @@ class RunConfig(_Strict):
     qa: QaConfig = Field(default_factory=QaConfig)
     instruction: InstructionConfig = Field(default_factory=InstructionConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    speed: SpeedConfig = Field(default_factory=SpeedConfig)
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of everything random in the run (0 to 2³² − 1).")
     trust_remote_code: bool = Field(False, description="Allow model code from the hub (off unless asked).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, raw: Any) -> Any:
+        """Keys that moved, read where configs written before the move have them."""
+        if (
+            isinstance(raw, dict)
+            and isinstance(raw.get("instruction"), dict)
+            and "group_by_length" in raw["instruction"]
+        ):
+            raw = copy.deepcopy(raw)
+            speed = raw.setdefault("speed", {})
+            if isinstance(speed, dict) and "group_by_length" in speed:
+                raise PydanticCustomError(
+                    "cross_key", "instruction.group_by_length is now speed.group_by_length; give it once, there"
+                )
+            if isinstance(speed, dict):
+                speed["group_by_length"] = raw["instruction"].pop("group_by_length")
+        return raw
 
     @field_validator("task")
     @classmethod

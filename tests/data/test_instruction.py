@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -196,6 +197,27 @@ def test_packed_and_unpacked_losses_agree(name, loss_on):
     assert together[0] == pytest.approx(plain[0], rel=1e-5)
     leaky = [dict(b, attention_mask=torch.ones_like(b["input_ids"])) for b in batches]  # attention across examples
     assert abs(_summed_loss(model, leaky)[0] - plain[0]) > 20 * max(abs(together[0] - plain[0]), 1e-6 * plain[0])
+
+
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-gpt2"])
+def test_padding_free_batches_give_the_padded_losses(name):
+    """Each batch's examples in one sequence with their own positions: the same summed loss and target
+    count as the same examples padded, with no pad token; attending across examples would change it."""
+    model, tokenizer = _tiny(name, seed=2)
+    task = replace(_task(template="{instruction} {input} => {response}"), padding_free=True)
+    dataset = task.encode(make_instruction_examples(24, 6), tokenizer, 64)
+    flat = task.for_training(dataset, 64)
+    collate = task.collator(tokenizer)
+    groups = [range(j, min(j + 5, len(dataset))) for j in range(0, len(dataset), 5)]
+    batches = [collate([flat[i] for i in g]) for g in groups]
+    assert all(b["input_ids"].shape[0] == 1 and "attention_mask" not in b for b in batches)
+    assert sum(b["input_ids"].shape[1] for b in batches) == sum(len(e.input_ids) for e in dataset.examples)
+    padded = _summed_loss(model, [collate([dataset[i] for i in g]) for g in groups])
+    together = _summed_loss(model, [dict(b) for b in batches])
+    assert together[1] == padded[1]
+    assert together[0] == pytest.approx(padded[0], rel=1e-5)
+    leaky = [dict(b, attention_mask=torch.ones_like(b["input_ids"])) for b in batches]
+    assert abs(_summed_loss(model, leaky)[0] - padded[0]) > 20 * max(abs(together[0] - padded[0]), 1e-6 * padded[0])
 
 
 def test_alpaca_json_arrays_and_jsonl_read_alike(tmp_path):

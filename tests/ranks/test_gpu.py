@@ -43,6 +43,7 @@ def test_memory_after_initialization_is_below_the_threshold(model_with_ranks):
     model, layers, allocated = model_with_ranks
     q0 = model.base_model.model.model.layers[0].self_attn.q_proj
     assert q0.lora_A["default"].weight.shape[0] == layers["model.layers.0.self_attn.q_proj"]["r"]
+    print(f"measured: memory after initialization {allocated / 2**30:.3f} GiB (limit {MEMORY_LIMIT_GIB})")
     assert allocated / 2**30 < MEMORY_LIMIT_GIB, f"{allocated / 2**30:.2f} GiB allocated"
 
 
@@ -60,4 +61,5 @@ def test_a_small_batch_forward_pass_is_below_the_latency_threshold(model_with_ra
             torch.cuda.synchronize()
             times.append(1000 * (time.perf_counter() - started))
     median = sorted(times)[len(times) // 2]
+    print(f"measured: median forward, batch 4 x 128, bf16: {median:.2f} ms (limit {FORWARD_LIMIT_MS})")
     assert median < FORWARD_LIMIT_MS, f"median forward {median:.1f} ms"

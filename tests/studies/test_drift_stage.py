@@ -25,6 +25,7 @@ def drift_study(tmp_path_factory, mini_glue):
     return study, folder / "out", lines
 
 
+@pytest.mark.slow  # shares a study of eight runs with drift (about 20 s)
 def test_the_stage_analyses_every_run_by_variant_against_the_chosen_reference(drift_study):
     study, out, lines = drift_study
     rows = list(csv.DictReader((out / "drift" / "drift.csv").open()))
@@ -39,6 +40,7 @@ def test_the_stage_analyses_every_run_by_variant_against_the_chosen_reference(dr
     assert (out / "drift" / "drift_heatmap_lora-r4.png").is_file()
 
 
+@pytest.mark.slow  # shares a study of eight runs with drift (about 20 s)
 def test_runs_of_one_seed_share_the_cached_base_snapshot(drift_study):
     study, out, _ = drift_study
     cached = {p.read_bytes() for p in (out / "drift" / "base-cache").iterdir()}
@@ -47,6 +49,7 @@ def test_runs_of_one_seed_share_the_cached_base_snapshot(drift_study):
         assert (out / run.folder / "drift" / "step-000000.safetensors").read_bytes() in cached
 
 
+@pytest.mark.slow  # shares a study of eight runs with drift (about 20 s)
 def test_the_drift_command_takes_a_study_folder(drift_study, tmp_path, capsys):
     _, out, _ = drift_study
     assert main(["drift", str(out), "--out", str(tmp_path / "again"), "--no-intruders"]) == 0

@@ -10,7 +10,8 @@ from tests.conftest import tiny_run_config
 @pytest.mark.parametrize(
     ("cuda", "bf16", "cpu_bf16", "requested", "expected"),
     [
-        (False, False, True, "auto", "fp32"),  # auto keeps fp32 on a CPU
+        (False, False, True, "auto", "bf16"),  # a CPU with native bf16: autocast
+        (False, False, False, "auto", "fp32"),  # without it, fp32
         (True, True, False, "auto", "bf16"),
         (True, False, False, "auto", "fp16"),
         (False, False, False, "bf16", "fp32"),  # no native bf16 on this CPU

@@ -38,7 +38,7 @@ def instruction_config(**overrides) -> dict:
         {"model": "tiny-gpt2", "lora__target_modules": ["c_attn", "c_proj"]},
         {"method": "full", "instruction__packing": True},
         {"method": "adalora"},
-        {"instruction__loss_on": "all", "instruction__group_by_length": False},
+        {"instruction__loss_on": "all", "speed__padding_free": False},
     ],
     ids=["gpt2-lora", "llama-full-packed", "llama-adalora", "loss-on-all"],
 )

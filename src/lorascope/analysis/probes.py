@@ -10,7 +10,6 @@ keeps).
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import shutil
@@ -180,12 +179,7 @@ class DriftSnapshots(TrainerCallback):
 
     def take(self, model: torch.nn.Module, step: int | None) -> Path:
         states = hidden_states(model, self.batches, self.pooling, self.max_tokens)
-        path = save_snapshot(states, self.folder / snapshot_name(step), "final" if step is None else step, self.pooling)
-        del states
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        return path
+        return save_snapshot(states, self.folder / snapshot_name(step), "final" if step is None else step, self.pooling)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if state.global_step % self.every == 0:

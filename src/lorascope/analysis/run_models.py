@@ -3,6 +3,7 @@ fine-tuned model it kept (its adapter merged into the base by PEFT, or its full 
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -42,12 +43,16 @@ class RunModels:
             model = dequantized(model, HEADS[head], self.checked.model_config)
         return model, tokenizer
 
-    def adapted(self) -> torch.nn.Module:
-        """The kept adapter over the base as it trained (4-bit for QLoRA), not merged."""
+    def adapted(self, compute_dtype: torch.dtype | None = None) -> torch.nn.Module:
+        """The kept adapter over the base as it trained (4-bit for QLoRA), not merged; ``compute_dtype``
+        replaces the run's dtype of the 4-bit layers' products (float32 to compare with a merged copy)."""
         from peft import PeftModel
 
         self._artifact("adapter")
         head, quantization = self.checked.data.task.head, self.checked.quantization
+        if quantization is not None and compute_dtype is not None:
+            quantization = copy.deepcopy(quantization)
+            quantization.bnb_4bit_compute_dtype = compute_dtype
         base, _ = starting_model(self.config, self.checked.model_config, head, quantization)
         return PeftModel.from_pretrained(base, self.dir / "adapter")
 

@@ -35,6 +35,7 @@ from lorascope.data.instruction_encoding import (
     InstructionCollator,
     InstructionDataset,
     PackedDataset,
+    PositionedDataset,
     encode_example,
     leading_specials,
     left_padded,
@@ -171,9 +172,16 @@ def perplexity_metrics(scored: Scored, resamples: int) -> dict[str, float]:
 
 @torch.no_grad()
 def greedy_generations(
-    model: torch.nn.Module, prompts: list[list[int]], eos: int, pad_id: int, max_new_tokens: int, batch_size: int
+    model: torch.nn.Module,
+    prompts: list[list[int]],
+    eos: int,
+    pad_id: int,
+    max_new_tokens: int,
+    batch_size: int,
+    precision: str = "fp32",
 ) -> list[tuple[list[int], bool]]:
-    """(new ids without EOS, whether EOS was emitted) per prompt: greedy decoding, left-padded batches."""
+    """(new ids without EOS, whether EOS was emitted) per prompt: greedy decoding, left-padded batches,
+    under the run's autocast as every other pass of its model."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -181,14 +189,15 @@ def greedy_generations(
     for start in range(0, len(prompts), batch_size):
         ids, mask = (t.to(device) for t in left_padded(prompts[start : start + batch_size], pad_id))
         width = ids.shape[1]
-        generated = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            eos_token_id=eos,
-            pad_token_id=pad_id,
-        )
+        with _autocast(model, precision):
+            generated = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=eos,
+                pad_token_id=pad_id,
+            )
         for row in generated[:, width:].tolist():
             stop = eos in row
             out.append((row[: row.index(eos)] if stop else row, stop))
@@ -205,6 +214,7 @@ class InstructionTask:
     source: Literal["files", "synthetic"] = "files"  # without files: the hub (files) or the generator
     hub_dataset: str = "tatsu-lab/alpaca"
     settings: InstructionConfig = field(default_factory=InstructionConfig)
+    padding_free: bool = False  # training batches as one sequence of their examples (speed.padding_free)
     head: str = "causal-lm"
     num_labels: int = 0
     label_names: tuple[str, ...] | None = None
@@ -232,12 +242,8 @@ class InstructionTask:
     needs_files: bool = False
     baselines: bool = False  # no labels for majority or random to predict
 
-    @property
-    def group_by_length(self) -> bool:
-        return self.settings.group_by_length
-
     def for_run(self, cfg: RunConfig) -> InstructionTask:
-        return replace(self, settings=cfg.instruction)
+        return replace(self, settings=cfg.instruction, padding_free=cfg.speed.padding_free)
 
     def strata(self, records: list[Record]) -> list[object]:
         """The task-type column (``category``) when the data has one: subsets keep its shares."""
@@ -290,11 +296,14 @@ class InstructionTask:
         return InstructionDataset(records, examples)
 
     def for_training(self, dataset: InstructionDataset, max_length: int):
-        """The training set as batches see it: packed into ``max_length`` sequences with ``instruction.packing``."""
-        return PackedDataset(max_length, dataset) if self.settings.packing else dataset
+        """The training set as batches see it: packed into ``max_length`` sequences with ``instruction.packing``;
+        with ``padding_free``, items with their own positions, which the collator puts in one sequence."""
+        if self.settings.packing:
+            return PackedDataset(max_length, dataset)
+        return PositionedDataset(dataset) if self.padding_free else dataset
 
     def collator(self, tokenizer) -> InstructionCollator:
-        return InstructionCollator(tokenizer.pad_token_id)
+        return InstructionCollator(tokenizer.pad_token_id, flatten=self.padding_free)
 
     @staticmethod
     def reduce_logits(logits, labels) -> torch.Tensor:
@@ -324,7 +333,9 @@ class InstructionTask:
         chosen = generation_indices(self, data.eval, s.generate)
         prompts = [eval_set.examples[i].input_ids[: eval_set.examples[i].prompt_length] for i in chosen]
         eos = tokenizer.eos_token_id
-        generated = greedy_generations(model, prompts, eos, tokenizer.pad_token_id, s.max_new_tokens, batch_size)
+        generated = greedy_generations(
+            model, prompts, eos, tokenizer.pad_token_id, s.max_new_tokens, batch_size, predictor.precision
+        )
         texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids, _ in generated]
         if chosen:
             references = [str(data.eval[i]["output"]).strip() for i in chosen]

@@ -139,6 +139,21 @@ class PackedDataset(torch.utils.data.Dataset):
         }
 
 
+@dataclass
+class PositionedDataset(torch.utils.data.Dataset):
+    """The examples of ``source`` with their own ``position_ids`` (0, 1, …): what a padding-free batch
+    is made of."""
+
+    source: InstructionDataset
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        e = self.source.examples[i]
+        return {"input_ids": e.input_ids, "labels": e.labels, "position_ids": list(range(len(e.input_ids)))}
+
+
 def left_padded(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(input_ids, attention_mask) with shorter prompts padded on the left, as decoders generate."""
     width = max(len(p) for p in prompts)
@@ -151,18 +166,28 @@ class InstructionCollator:
     """Right-padded batches: ids with the pad id, labels with −100, ``attention_mask`` and
     ``position_ids`` (0, 1, … over each example's real tokens). Packed batches carry their own
     ``position_ids`` and no attention mask, and ask the model for no cache, so that transformers
-    builds the per-example causal mask from the positions."""
+    builds the per-example causal mask from the positions. With ``flatten``, items that carry their
+    positions (padding-free training) are put end to end in one sequence: no padding at all, and no
+    example is a target of the one before it (each example's first label is −100)."""
 
-    def __init__(self, pad_id: int):
+    def __init__(self, pad_id: int, flatten: bool = False):
         self.pad_id = pad_id
+        self.flatten = flatten
 
     def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, torch.Tensor | bool]:
+        if self.flatten and "position_ids" in features[0]:
+            keys = ("input_ids", "labels", "position_ids")
+            batch: dict[str, torch.Tensor | bool] = {
+                k: torch.tensor([[t for f in features for t in f[k]]]) for k in keys if k in features[0]
+            }
+            batch["use_cache"] = False
+            return batch
         width = max(len(f["input_ids"]) for f in features)
 
         def padded(key: str, value: int) -> torch.Tensor:
             return torch.tensor([f[key] + [value] * (width - len(f[key])) for f in features])
 
-        batch: dict[str, torch.Tensor | bool] = {"input_ids": padded("input_ids", self.pad_id)}
+        batch = {"input_ids": padded("input_ids", self.pad_id)}
         if "labels" in features[0]:
             batch["labels"] = padded("labels", IGNORE)
         if "pool_mask" in features[0]:

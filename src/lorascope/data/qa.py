@@ -156,7 +156,7 @@ class QuestionAnsweringTask:
     needs_files: bool = False
     lower_is_better: tuple[str, ...] = ()
     baselines: bool = True
-    group_by_length: bool = False
+    padding_free: bool = False  # windows are padded per batch
     reduce_logits: None = None
 
     @property

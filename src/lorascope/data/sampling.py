@@ -37,3 +37,43 @@ def score_bin(score: float, low: float = 0.0, high: float = 5.0, bins: int = 5) 
     """Equal-width bin of a regression target, used as its stratum."""
     position = int((score - low) / (high - low) * bins)
     return min(max(position, 0), bins - 1)
+
+
+class LengthBuckets:
+    """A training sampler of batches whose examples have similar lengths, in random order.
+
+    Each epoch: shuffle the examples, cut them into groups of ``group`` batches, sort each group by
+    length, cut it into batches and shuffle the batches (the one short batch, if any, stays last, so
+    that the data loader's batches are these). Every example is drawn once per epoch, and the order
+    is a function of ``seed`` and the epoch (``set_epoch``, which the Trainer calls), so a resumed run
+    draws what the uninterrupted one did. Unlike transformers' ``LengthGroupedSampler``, the batches
+    of a group do not come longest to shortest: a run that ends on a group's shortest examples (SST-2's
+    two-word phrases) ends on a biased sample.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, group: int = 50):
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.seed, self.group = batch_size, seed, group
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batches(self) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.lengths))
+        size, batches = self.batch_size, []
+        for start in range(0, len(order), self.group * size):
+            chunk = order[start : start + self.group * size]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches += [chunk[i : i + size] for i in range(0, len(chunk), size)]
+        short = [b for b in batches if len(b) < size]
+        whole = [b for b in batches if len(b) == size]
+        return [whole[i] for i in rng.permutation(len(whole))] + short
+
+    def __iter__(self):
+        for batch in self.batches():
+            yield from (int(i) for i in batch)

@@ -47,7 +47,7 @@ class SentenceTask:
     calibration: ClassVar[float | None] = None  # training examples held out for a decision threshold: none
     lower_is_better: ClassVar[tuple[str, ...]] = ()  # metrics where lower is better
     baselines: ClassVar[bool] = True  # majority and random apply
-    group_by_length: ClassVar[bool] = False
+    padding_free: ClassVar[bool] = False  # batches are padded (speed.group_by_length keeps that little)
     reduce_logits: ClassVar[None] = None  # the Trainer keeps the logits of evaluations as they are
 
     def for_run(self, cfg: RunConfig) -> SentenceTask:

@@ -12,6 +12,7 @@ from lorascope.config import LoraConfig
 from lorascope.errors import LorascopeError
 from lorascope.methods.base import MethodContext, MethodHooks
 from lorascope.models.layers import is_adaptable, matching, target_layers
+from lorascope.models.loading import HEAD_MODULES
 from lorascope.models.qa import CLASSIFIER
 from lorascope.ranks.rank_config import RankConfig, peft_lora_config
 
@@ -23,10 +24,6 @@ HEAD_TASK_TYPES = {
     "question-answering": TaskType.QUESTION_ANS,
     "causal-lm": TaskType.CAUSAL_LM,
 }
-
-
-# The task heads of the heads lorascope builds: never quantized, never adapted by "all linear layers"
-HEAD_MODULES = ("classifier", "score", "qa_outputs", CLASSIFIER, "lm_head")
 
 
 def linear_names(model: torch.nn.Module) -> list[str]:

@@ -8,7 +8,8 @@ from peft import prepare_model_for_kbit_training
 
 from lorascope.errors import LorascopeError
 from lorascope.methods.base import MethodContext
-from lorascope.methods.lora import HEAD_MODULES, LoraHooks, apply_lora
+from lorascope.methods.lora import LoraHooks, apply_lora
+from lorascope.models.loading import HEAD_MODULES
 from lorascope.models.quantization import bnb_config, compute_dtype, guard_cpu_repacking
 
 
@@ -28,9 +29,10 @@ class QloraHooks(LoraHooks):
         return bnb_config(q.quant_type, q.double_quant, compute_dtype(q.compute_dtype, precision), list(HEAD_MODULES))
 
     def trainer_options(self, cfg) -> dict[str, object]:
+        """The optimizer: paged AdamW on CUDA with ``auto``; on a CPU ``speed.fused_optimizer`` decides."""
         optimizer = cfg.qlora.optimizer
         if optimizer == "auto":
-            optimizer = "paged_adamw_32bit" if torch.cuda.is_available() else "adamw_torch"
+            return {"optim": "paged_adamw_32bit"} if torch.cuda.is_available() else {}
         return {"optim": optimizer}
 
     def prepare(self, model: torch.nn.Module, ctx: MethodContext) -> tuple[torch.nn.Module, list]:

@@ -16,7 +16,8 @@ from transformers import (
 )
 
 from lorascope.errors import LorascopeError
-from lorascope.models.qa import QuestionAnsweringHead
+from lorascope.models.precision import float32_head
+from lorascope.models.qa import CLASSIFIER, QuestionAnsweringHead
 from lorascope.models.tiny import ARCHITECTURES, tiny_config_and_tokenizer
 
 HEADS = {
@@ -24,6 +25,9 @@ HEADS = {
     "question-answering": QuestionAnsweringHead,
     "causal-lm": AutoModelForCausalLM,
 }
+# The task heads of the heads lorascope builds: never quantized, never adapted by "all linear layers"
+HEAD_MODULES = ("classifier", "score", "qa_outputs", CLASSIFIER, "lm_head")
+PREDICTION_HEADS = tuple(h for h in HEAD_MODULES if h != "lm_head")  # float32 under autocast (models.precision)
 
 
 def is_builtin(name: str) -> bool:
@@ -128,7 +132,15 @@ def load_model(
 ) -> torch.nn.Module:
     """Pretrained weights (new task head initialised at random) or a random tiny model; with a
     ``BitsAndBytesConfig`` as ``quantization``, a 4-bit base whose per-layer quantization errors
-    are in its ``quantization_errors`` attribute (``models.quantization``)."""
+    are in its ``quantization_errors`` attribute (``models.quantization``). A classification,
+    regression or QA head computes in float32 under autocast (``models.precision``)."""
+    model = _load(name, config, tokenizer, head, trust_remote_code, quantization)
+    if head != "causal-lm":
+        float32_head(model, PREDICTION_HEADS)
+    return model
+
+
+def _load(name: str, config: PretrainedConfig, tokenizer, head: str, trust_remote_code: bool, quantization):
     config.pad_token_id = tokenizer.pad_token_id
     auto = HEADS[head]
     if quantization is not None:

@@ -6,7 +6,9 @@ on any text, and the configs are small enough to train in seconds on a CPU.
 
 from __future__ import annotations
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+import string
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import BertConfig, GPT2Config, LlamaConfig, PretrainedConfig, PreTrainedTokenizerFast
 
 SPECIALS = {
@@ -48,6 +50,44 @@ def byte_tokenizer(encoder: bool) -> PreTrainedTokenizerFast:
         if encoder
         else ["input_ids", "attention_mask"],
     )
+
+
+def gpt2_like_tokenizer(corpus: list[str], vocab_size: int = 600) -> PreTrainedTokenizerFast:
+    """Byte-level BPE trained on ``corpus`` with real merges, no BOS added, ``<|endoftext|>`` as EOS and
+    (as GPT-2 users set it) as pad."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(corpus, trainer)
+    out = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    out.pad_token = out.eos_token
+    return out
+
+
+def llama_like_tokenizer(
+    corpus: list[str], vocab_size: int = 600, chat_template: str | None = None
+) -> PreTrainedTokenizerFast:
+    """SentencePiece-style BPE (``▁`` for spaces) trained on ``corpus``, BOS ``<s>`` put before every
+    text, EOS ``</s>`` used as pad; optionally a chat template."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], initial_alphabet=list(string.printable)
+    )
+    tok.train_from_iterator(corpus, trainer)
+    bos = tok.token_to_id("<s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
+    )
+    out = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    out.pad_token = out.eos_token
+    if chat_template:
+        out.chat_template = chat_template
+    return out
 
 
 def _bert(vocab: int) -> PretrainedConfig:

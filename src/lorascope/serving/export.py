@@ -20,13 +20,14 @@ from lorascope.serving.vllm_check import check_vllm
 
 def merge_check(merged: torch.nn.Module, models) -> dict[str, float | int]:
     """How far the merged model's outputs are from the unmerged adapter's over the base it trained on
-    (4-bit for QLoRA), on the first batch of the run's probe set: the largest absolute difference."""
+    (4-bit for QLoRA, its products in float32 as the merged copy's are), on the first batch of the
+    run's probe set: the largest absolute difference."""
     from lorascope.analysis.probes import probe_batches
 
     tokenizer = load_tokenizer(models.config.model, models.config.trust_remote_code)
     batch = probe_batches(models.config, models.checked.data, tokenizer)[0]
     inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    unmerged = models.adapted().eval()
+    unmerged = models.adapted(compute_dtype=torch.float32).eval()
     with torch.no_grad():
         a, b = merged.eval()(**inputs), unmerged(**inputs)
     pairs = [(x, b[k]) for k, x in a.items() if isinstance(x, torch.Tensor) and k != "loss"]

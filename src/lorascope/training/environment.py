@@ -35,16 +35,15 @@ def cpu_bf16_supported() -> bool:
 
 
 def choose_precision(requested: str) -> str:
-    """``auto`` → bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU; an explicit
-    ``bf16`` also runs on a CPU with native bf16 (AVX-512 BF16, AMX)."""
-    if requested != "auto":
-        if requested == "bf16" and not torch.cuda.is_available():
-            return "bf16" if cpu_bf16_supported() else "fp32"  # the environment record says which
-        if requested == "fp16" and not torch.cuda.is_available():
-            return "fp32"  # fp16 autocast needs a GPU here
-        return requested
+    """``auto`` → bf16 on GPUs that support it, fp16 on other GPUs; on a CPU bf16 autocast where the
+    processor computes bf16 natively (AVX-512 BF16, AMX), fp32 elsewhere. An explicit ``bf16`` on a
+    CPU without native bf16 falls back to fp32; the environment record says which ran."""
     if not torch.cuda.is_available():
-        return "fp32"
+        if requested in ("auto", "bf16"):
+            return "bf16" if cpu_bf16_supported() else "fp32"
+        return "fp32"  # fp16 autocast needs a GPU here
+    if requested != "auto":
+        return requested
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 

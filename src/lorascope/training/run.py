@@ -53,6 +53,7 @@ from lorascope.models.loading import (
     memory_bytes,
     skeleton,
 )
+from lorascope.models.precision import store_frozen_linears
 from lorascope.models.quantization import describe
 from lorascope.plotting import save_figure
 from lorascope.ranks.rank_config import FILE_NAME, RankConfig, check_layers, read_rank_config, write_rank_config
@@ -61,6 +62,7 @@ from lorascope.records import Environment, RunFolder, RunResults
 from lorascope.registry import method_spec
 from lorascope.training.callbacks import FiniteLoss, JsonlLog, RunProgress, TimeLimit, TrainClock, truncate_log
 from lorascope.training.environment import choose_precision, environment, peak_memory_mb, reset_peak_memory
+from lorascope.training.lm_loss import SupervisedLogitsLoss
 from lorascope.training.trainer import LorascopeTrainer, selection_metrics
 
 
@@ -165,11 +167,16 @@ def _differing_keys(new: dict, old: dict, prefix: str = "") -> list[str]:
     return sorted(keys)
 
 
-def _length_grouping() -> dict[str, object]:
-    """Length-grouped batches, as this transformers version asks for them."""
-    if "train_sampling_strategy" in TrainingArguments.__dataclass_fields__:
-        return {"train_sampling_strategy": "group_by_length"}
-    return {"group_by_length": True}
+def _speed_options(cfg: RunConfig, task) -> dict[str, object]:
+    """The ``TrainingArguments`` of ``speed:`` (the method's own options are applied after these; length
+    grouping is the Trainer's sampler, ``_trainer``)."""
+    s = cfg.speed
+    options: dict[str, object] = {"optim": "adamw_torch_fused" if s.fused_optimizer else "adamw_torch"}
+    if s.compile:
+        options["torch_compile"] = True
+    if s.gradient_checkpointing:
+        options |= {"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
+    return options
 
 
 def _training_arguments(cfg: RunConfig, output_dir: Path, precision: str, task) -> TrainingArguments:
@@ -210,8 +217,7 @@ def _training_arguments(cfg: RunConfig, output_dir: Path, precision: str, task) 
         restore_callback_states_from_checkpoint=True,
         dataloader_num_workers=0,
         disable_tqdm=False,  # else the Trainer prints every log dict; its bar is replaced by RunProgress
-        **spec.behaviour().trainer_options(cfg),
-        **(_length_grouping() if task.group_by_length else {}),
+        **(_speed_options(cfg, task) | spec.behaviour().trainer_options(cfg)),
     )
 
 
@@ -402,6 +408,8 @@ def _trainer(
     eval_set = task.encode(data.eval, tokenizer, max_length)
     context = MethodContext(cfg, task.head, checked.lora_targets, checked.unfreeze_modules, ranks, len(train_set))
     model, method_callbacks = hooks.prepare(model, context)
+    if _frozen_half(cfg, checked, precision):
+        store_frozen_linears(model, torch.bfloat16 if precision == "bf16" else torch.float16)
     extra: list[TrainerCallback] = [JsonlLog(folder.train_log), FiniteLoss(), TrainClock(), *method_callbacks]
     scheduled = {}
     if checked.unfreeze_modules:
@@ -424,6 +432,8 @@ def _trainer(
         callbacks=extra + list(callbacks or []),
         lora_penalty=hooks.lora_penalty(cfg),
         scheduled_params=tuple(scheduled.values()),
+        lm_loss=SupervisedLogitsLoss(precision) if cfg.speed.fused_loss and task.head == "causal-lm" else None,
+        length_grouped=cfg.speed.group_by_length and not task.padding_free,  # padding-free: no padding to save
     )
     trainer.pop_callback(ProgressCallback)  # its nested bars and echoed logs: ours is one line
     trainer.add_callback(RunProgress())
@@ -437,6 +447,18 @@ def _trainer(
             snapshots.take_base(trainer.model, key, BaseCache(base_cache) if base_cache else None)
         trainer.add_callback(snapshots)
     return trainer, tokenizer, eval_set, snapshots
+
+
+def _frozen_half(cfg: RunConfig, checked: Preflight, precision: str) -> bool:
+    """Whether the frozen base's linear weights are stored in the half dtype (``speed.frozen_half``):
+    adapter methods under autocast, not over a 4-bit base, not with float32 drift snapshots."""
+    return (
+        cfg.speed.frozen_half
+        and precision in ("bf16", "fp16")
+        and method_spec(cfg.method).kind == "adapter"
+        and checked.quantization is None
+        and not cfg.drift.enabled
+    )
 
 
 def _state_bytes(optimizer) -> int:

@@ -1,4 +1,5 @@
-"""The HF Trainer with the LoRA penalty in the loss and room for scheduled parameters."""
+"""The HF Trainer with the LoRA penalty in the loss, the causal-LM loss from labelled rows, and room for
+scheduled parameters."""
 
 from __future__ import annotations
 
@@ -7,27 +8,55 @@ import math
 import torch
 from transformers import Trainer
 
+from lorascope.data.sampling import LengthBuckets
 from lorascope.methods.penalty import lora_norm_squared
+from lorascope.training.lm_loss import SupervisedLogitsLoss
 
 
 class LorascopeTrainer(Trainer):
-    """``Trainer`` plus λ·Σ‖B A‖²_F on training batches and an optimizer that holds frozen-for-now params."""
+    """``Trainer`` plus λ·Σ‖B A‖²_F on training batches, an optimizer that holds frozen-for-now params,
+    the causal-LM loss from labelled rows, and length-bucketed training batches."""
 
-    def __init__(self, *args, lora_penalty: float = 0.0, scheduled_params: tuple[torch.nn.Parameter, ...] = (), **kw):
+    def __init__(
+        self,
+        *args,
+        lora_penalty: float = 0.0,
+        scheduled_params: tuple[torch.nn.Parameter, ...] = (),
+        lm_loss: SupervisedLogitsLoss | None = None,
+        length_grouped: bool = False,
+        **kw,
+    ):
         super().__init__(*args, **kw)
         self.lora_penalty = lora_penalty
         self.scheduled_params = scheduled_params
+        self.lm_loss = lm_loss
+        self.length_grouped = length_grouped
         self._penalty_sum = 0.0
         self._penalty_count = 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        found = None
+        if self.lm_loss is not None and model.training and "labels" in inputs:  # evaluations want every logit
+            found = self.lm_loss(model, inputs, num_items_in_batch if self.model_accepts_loss_kwargs else None)
+        if found is None:
+            found = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        loss, outputs = found
         if self.lora_penalty > 0 and model.training:
             penalty = lora_norm_squared(model)
             loss = loss + self.lora_penalty * penalty.to(loss.dtype)
             self._penalty_sum += float(penalty.detach())
             self._penalty_count += 1
         return (loss, outputs) if return_outputs else loss
+
+    def _get_train_sampler(self, train_dataset=None):
+        """``LengthBuckets`` with ``speed.group_by_length`` (batches of similar lengths in random order),
+        else the Trainer's random sampler."""
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if not self.length_grouped or dataset is None:
+            return super()._get_train_sampler(train_dataset)
+        lengths = [len(dataset[i]["input_ids"]) for i in range(len(dataset))]
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return LengthBuckets(lengths, self.args.per_device_train_batch_size, seed)
 
     def create_optimizer(self, model=None):
         """Build the optimizer with the scheduled parameters included (they get gradients later)."""
