@@ -32,6 +32,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -55,17 +56,18 @@ WEIGHT_DECAY = {"lora": 0.0, "full": 0.01}  # lorascope's method defaults, given
 WARMUP, GRAD_CLIP, SEED = 0.06, 1.0, 0
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16, SXM
 
-# Each technique switched off on its own: (label, speed: overrides, train.precision)
+# Each technique switched off (or, for length grouping, on) on its own: (label, speed: overrides, train.precision)
 ABLATIONS = {
     "encoder": [
-        ("random batches (no length grouping)", {"group_by_length": False}, None),
+        ("unsliced batches", {"slice_batches": False}, None),
+        ("length-grouped batches (opt-in)", {"group_by_length": True}, None),
         ("fp32 (no bf16 autocast)", {}, "fp32"),
         ("fp32 frozen weights", {"frozen_half": False}, None),
         ("unfused AdamW", {"fused_optimizer": False}, None),
     ],
     "decoder": [
-        ("padded length-grouped batches", {"padding_free": False}, None),
-        ("padded random batches", {"padding_free": False, "group_by_length": False}, None),
+        ("padded random batches", {"padding_free": False}, None),
+        ("padded length-grouped batches", {"padding_free": False, "group_by_length": True}, None),
         ("logits at every position", {"fused_loss": False}, None),
         ("fp32 (no bf16 autocast)", {}, "fp32"),
         ("fp32 frozen weights", {"frozen_half": False}, None),
@@ -436,6 +438,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     from lorascope.training.environment import environment
 
     out = Path(args.out)
+    shutil.rmtree(out / "runs", ignore_errors=True)  # the measurements' scratch run folders, from an earlier call
     out.mkdir(parents=True, exist_ok=True)
     if args.tiny:
         args.examples, args.layers, args.length, args.batch = min(args.examples, 64), 2, 128, 8

@@ -51,26 +51,18 @@ def test_lora_learns_sst2(sst2_lora):
 
 
 def test_the_fast_defaults_reach_the_accuracy_of_the_plain_path(tmp_path, minilm, glue_dir, sst2_lora):
-    """The defaults (bf16 autocast on this CPU, length-grouped batches, the frozen base in bf16) against
-    float32 and random batches, as a plain Trainer script trains: the same SST-2 dev accuracy. Measured
-    0.008 apart (docs/benchmarks.md); 0.015 leaves room for another processor's rounding."""
+    """The defaults (bf16 autocast on this CPU, the frozen base in bf16, fused AdamW) against float32,
+    as a plain Trainer script trains: the same random batches, so only the arithmetic differs, and
+    the same SST-2 dev accuracy within 0.01."""
     _, fast = sst2_lora
-    plain = run(
-        tmp_path,
-        minilm,
-        glue_dir,
-        "sst2",
-        "lora",
-        2e-3,
-        {"precision": "fp32"},
-        lora={"target_modules": ALL_LINEAR},
-        speed={"group_by_length": False},
-    )
-    print(
-        f"SST-2 dev accuracy: defaults {fast.metrics['accuracy']:.4f} ({fast.precision}), plain path {plain.metrics['accuracy']:.4f}"
-    )
+    plain = run(tmp_path, minilm, glue_dir, "sst2", "lora", 2e-3, {"precision": "fp32"},
+                speed={"fused_optimizer": False}, lora={"target_modules": ALL_LINEAR})  # fmt: skip
+    print(f"SST-2 dev accuracy: defaults {fast.metrics['accuracy']:.4f} ({fast.precision}), float32 "
+          f"{plain.metrics['accuracy']:.4f}")  # fmt: skip
+    if fast.precision == "fp32":
+        pytest.skip("this CPU has no native bf16: the defaults compute in float32 too")
     assert plain.precision == "fp32"
-    assert abs(fast.metrics["accuracy"] - plain.metrics["accuracy"]) <= 0.015
+    assert abs(fast.metrics["accuracy"] - plain.metrics["accuracy"]) <= 0.01
 
 
 def test_qlora_comes_within_two_points_of_lora_on_sst2(tmp_path, minilm, glue_dir, sst2_lora):

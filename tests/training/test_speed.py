@@ -182,7 +182,7 @@ def test_the_speed_options_reach_the_trainer():
 
 
 def test_length_buckets_draw_every_example_once_in_batches_of_similar_lengths_in_random_order():
-    """Against random batches: far less padding; the batches' order is not longest to shortest within a
+    """Against random batches: a fraction of their padding; the batches' order is not longest to shortest within a
     group (transformers' sampler), the order is a function of seed and epoch, and the short batch is last."""
     from lorascope.data.sampling import LengthBuckets
 
@@ -198,7 +198,11 @@ def test_length_buckets_draw_every_example_once_in_batches_of_similar_lengths_in
         return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batch_list)
 
     shuffled = torch.randperm(1010, generator=rng).tolist()
-    assert padding(batches) < 0.1 * padding([shuffled[i : i + 16] for i in range(0, 1010, 16)])
+    random = padding([shuffled[i : i + 16] for i in range(0, 1010, 16)])
+    # sorted groups of g batches over uniform lengths leave about 1/g of random batches' padding
+    assert sampler.group == 8 and padding(batches) < 2 / 8 * random
+    wide = list(LengthBuckets(lengths, 16, seed=3, group=50))
+    assert padding([wide[i : i + 16] for i in range(0, 1010, 16)]) < 2 / 50 * random
     longest = [max(lengths[i] for i in b) for b in batches[:50]]
     assert longest != sorted(longest, reverse=True)
     assert list(LengthBuckets(lengths, 16, seed=3)) == order
@@ -225,8 +229,94 @@ def test_a_run_with_length_grouped_batches_trains_on_them_and_evaluates_in_order
         args=args,
         train_dataset=dataset,
         data_collator=DataCollatorWithPadding(tokenizer),
-        length_grouped=True,
+        length_groups=5,
     )
-    assert isinstance(trainer._get_train_sampler(), LengthBuckets)
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, LengthBuckets) and sampler.group == 5
     order = torch.cat([batch["labels"] for batch in trainer.get_eval_dataloader(dataset)]).tolist()
     assert order == list(range(200))
+
+
+def _partitions(items):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for partition in _partitions(rest):
+        for i in range(len(partition)):
+            yield partition[:i] + [[first, *partition[i]]] + partition[i + 1 :]
+        yield [[first], *partition]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_length_slices_are_the_cheapest_partition_found_by_brute_force(seed):
+    from lorascope.data.sampling import length_slices
+
+    rng = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(2, 60, (7,), generator=rng).tolist()
+    overhead = [0.0, 10.0, 40.0, 1e6][seed % 4]
+
+    def cost(partition):
+        return sum(len(part) * max(lengths[i] for i in part) + overhead for part in partition)
+
+    slices = length_slices(lengths, overhead)
+    assert sorted(i for part in slices for i in part) == list(range(7))
+    assert cost(slices) == pytest.approx(min(cost(p) for p in _partitions(list(range(7)))))
+    if overhead == 1e6:
+        assert len(slices) == 1
+
+
+def _sliced_trainer(tmp_path, slice_overhead, lengths, padding_side="right"):
+    from transformers import DataCollatorWithPadding, TrainingArguments
+
+    from lorascope.data.encoding import EncodedDataset
+
+    tokenizer = load_tokenizer("tiny-bert")
+    tokenizer.padding_side = padding_side
+    config = load_model_config("tiny-bert", 2)
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0  # the same draws sliced or not
+    torch.manual_seed(0)
+    model = load_model("tiny-bert", config, tokenizer)
+    rng = torch.Generator().manual_seed(1)
+    rows = [
+        {"input_ids": torch.randint(10, 200, (n,), generator=rng).tolist(), "labels": i % 2}
+        for i, n in enumerate(lengths)
+    ]
+    args = TrainingArguments(str(tmp_path), use_cpu=True, report_to="none", per_device_train_batch_size=len(lengths))
+    trainer = LorascopeTrainer(model=model, args=args, train_dataset=EncodedDataset(rows),
+                               data_collator=DataCollatorWithPadding(tokenizer), slice_overhead=slice_overhead)  # fmt: skip
+    trainer.create_optimizer_and_scheduler(num_training_steps=1)
+    trainer.current_gradient_accumulation_steps = 1  # set by the training loop
+    return trainer, next(iter(trainer.get_train_dataloader()))
+
+
+def test_a_sliced_batch_has_the_unsliced_loss_and_gradient(tmp_path):
+    """Slices padded to their own longest, their mean losses weighted by their share: the loss and
+    every gradient of the whole batch (float32, no dropout), with fewer padded tokens computed."""
+    lengths = [3, 5, 4, 40, 6, 38, 7, 3]
+
+    def step(overhead):
+        trainer, batch = _sliced_trainer(tmp_path, overhead, lengths)
+        parts = trainer._slices(batch) if overhead else None
+        loss = trainer.training_step(trainer.model, batch)
+        grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+        return loss, grads, parts, batch
+
+    whole, whole_grads, _, batch = step(0)
+    sliced, sliced_grads, parts, _ = step(20.0)
+    assert len(parts) >= 2
+    assert sum(share for _, share in parts) == pytest.approx(1.0)
+    computed = sum(part["input_ids"].numel() for part, _ in parts)
+    assert computed < 0.6 * batch["input_ids"].numel()
+    assert all(part["attention_mask"].all(dim=1).any() for part, _ in parts)  # each padded to its own longest
+    torch.testing.assert_close(sliced, whole)
+    assert whole_grads.keys() == sliced_grads.keys() and whole_grads
+    for name, grad in whole_grads.items():
+        torch.testing.assert_close(sliced_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_a_left_padded_batch_is_left_whole(tmp_path):
+    trainer, batch = _sliced_trainer(tmp_path, 20.0, [3, 40, 4, 38], padding_side="left")
+    assert trainer._slices(batch) is None
+    trainer, batch = _sliced_trainer(tmp_path, 20.0, [3, 40, 4, 38])
+    assert len(trainer._slices(batch)) == 2

@@ -51,7 +51,7 @@ class LengthBuckets:
     two-word phrases) ends on a biased sample.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, group: int = 50):
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, group: int = 8):
         self.lengths = np.asarray(lengths)
         self.batch_size, self.seed, self.group = batch_size, seed, group
         self.epoch = 0
@@ -77,3 +77,25 @@ class LengthBuckets:
     def __iter__(self):
         for batch in self.batches():
             yield from (int(i) for i in batch)
+
+
+def length_slices(lengths: Sequence[int], overhead: float) -> list[list[int]]:
+    """The batch's examples (indices) in slices of similar lengths that minimise the padded tokens
+    computed, Σ len(slice)·max length, plus ``overhead`` tokens per slice (what one more forward and
+    backward pass costs): a shortest-path over the examples sorted by length, as the best partition
+    is one of consecutive runs in that order. One slice when splitting does not pay."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    sorted_lengths = [lengths[i] for i in order]
+    n = len(order)
+    best = [0.0] + [float("inf")] * n  # best[j]: the cheapest cover of the j shortest
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):
+            cost = best[i] + (j - i) * sorted_lengths[j - 1] + overhead
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    slices, j = [], n
+    while j > 0:
+        slices.append(order[cut[j] : j])
+        j = cut[j]
+    return slices[::-1]

@@ -63,7 +63,7 @@ from lorascope.registry import method_spec
 from lorascope.training.callbacks import FiniteLoss, JsonlLog, RunProgress, TimeLimit, TrainClock, truncate_log
 from lorascope.training.environment import choose_precision, environment, peak_memory_mb, reset_peak_memory
 from lorascope.training.lm_loss import SupervisedLogitsLoss
-from lorascope.training.trainer import LorascopeTrainer, selection_metrics
+from lorascope.training.trainer import SLICE_OVERHEAD_TOKENS, LorascopeTrainer, selection_metrics
 
 
 @dataclass
@@ -433,7 +433,13 @@ def _trainer(
         lora_penalty=hooks.lora_penalty(cfg),
         scheduled_params=tuple(scheduled.values()),
         lm_loss=SupervisedLogitsLoss(precision) if cfg.speed.fused_loss and task.head == "causal-lm" else None,
-        length_grouped=cfg.speed.group_by_length and not task.padding_free,  # padding-free: no padding to save
+        # padding-free batches have no padding to save
+        length_groups=cfg.speed.group_batches if cfg.speed.group_by_length and not task.padding_free else 0,
+        # losses that are means over examples only (not QA's mean over answerable windows, nor a causal
+        # LM's over tokens, whose batches are padding-free anyway)
+        slice_overhead=SLICE_OVERHEAD_TOKENS
+        if cfg.speed.slice_batches and task.head == "sequence-classification"
+        else 0,
     )
     trainer.pop_callback(ProgressCallback)  # its nested bars and echoed logs: ours is one line
     trainer.add_callback(RunProgress())

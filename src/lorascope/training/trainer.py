@@ -8,14 +8,20 @@ import math
 import torch
 from transformers import Trainer
 
-from lorascope.data.sampling import LengthBuckets
+from lorascope.data.sampling import LengthBuckets, length_slices
 from lorascope.methods.penalty import lora_norm_squared
 from lorascope.training.lm_loss import SupervisedLogitsLoss
+
+SEQUENCE_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+# What one more slice costs, in padded tokens of compute (speed.slice_batches): measured on MiniLM
+# LoRA steps on a CPU, where a step costs about a fixed part plus a part per token (docs/speed.md).
+SLICE_OVERHEAD_TOKENS = 100.0
 
 
 class LorascopeTrainer(Trainer):
     """``Trainer`` plus λ·Σ‖B A‖²_F on training batches, an optimizer that holds frozen-for-now params,
-    the causal-LM loss from labelled rows, and length-bucketed training batches."""
+    the causal-LM loss from labelled rows, length-bucketed training batches, and padded batches
+    computed in length-sorted slices (``slice_overhead``: see ``training_step``)."""
 
     def __init__(
         self,
@@ -23,14 +29,17 @@ class LorascopeTrainer(Trainer):
         lora_penalty: float = 0.0,
         scheduled_params: tuple[torch.nn.Parameter, ...] = (),
         lm_loss: SupervisedLogitsLoss | None = None,
-        length_grouped: bool = False,
+        length_groups: int = 0,
+        slice_overhead: float = 0.0,
         **kw,
     ):
         super().__init__(*args, **kw)
         self.lora_penalty = lora_penalty
         self.scheduled_params = scheduled_params
         self.lm_loss = lm_loss
-        self.length_grouped = length_grouped
+        self.length_groups = length_groups
+        self.slice_overhead = slice_overhead
+        self._loss_share = 1.0
         self._penalty_sum = 0.0
         self._penalty_count = 0
 
@@ -46,17 +55,62 @@ class LorascopeTrainer(Trainer):
             loss = loss + self.lora_penalty * penalty.to(loss.dtype)
             self._penalty_sum += float(penalty.detach())
             self._penalty_count += 1
+        if self._loss_share != 1.0:
+            loss = loss * self._loss_share
         return (loss, outputs) if return_outputs else loss
 
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """With ``slice_overhead`` (speed.slice_batches), a right-padded batch of per-example losses is
+        computed as slices of similar lengths (``length_slices``), each padded only to its own longest:
+        each slice's mean loss weighted by its share of the batch, the gradients summed, so the batch
+        and its gradient are the unsliced ones up to rounding and dropout's draws."""
+        parts = self._slices(inputs) if self.slice_overhead else None
+        if parts is None:
+            return super().training_step(model, inputs, num_items_in_batch)
+        total = None
+        for part, share in parts:
+            self._loss_share = share
+            try:
+                loss = super().training_step(model, part, None)  # None: each slice's loss is its mean
+            finally:
+                self._loss_share = 1.0
+            total = loss if total is None else total + loss
+        return total
+
+    def _slices(self, inputs) -> list[tuple[dict, float]] | None:
+        mask = inputs.get("attention_mask")
+        if not isinstance(mask, torch.Tensor) or mask.dim() != 2:
+            return None
+        rows, width = mask.shape
+        lengths = mask.sum(1)
+        if not torch.equal(mask.bool(), torch.arange(width, device=mask.device) < lengths[:, None]):
+            return None  # padded on the left, or holes: leave it whole
+        slices = length_slices(lengths.tolist(), self.slice_overhead)
+        if len(slices) == 1:
+            return None
+        parts = []
+        for members in slices:
+            index = torch.tensor(members, device=mask.device)
+            longest = int(lengths[index].max())
+            part = {}
+            for key, value in inputs.items():
+                if isinstance(value, torch.Tensor) and value.dim() >= 1 and value.shape[0] == rows:
+                    value = value.index_select(0, index)
+                    if key in SEQUENCE_INPUTS and value.dim() == 2:
+                        value = value[:, :longest]
+                part[key] = value
+            parts.append((part, len(members) / rows))
+        return parts
+
     def _get_train_sampler(self, train_dataset=None):
-        """``LengthBuckets`` with ``speed.group_by_length`` (batches of similar lengths in random order),
-        else the Trainer's random sampler."""
+        """``LengthBuckets`` of ``length_groups`` batches per group (speed.group_by_length: batches of
+        similar lengths in random order), else (0) the Trainer's random sampler."""
         dataset = train_dataset if train_dataset is not None else self.train_dataset
-        if not self.length_grouped or dataset is None:
+        if not self.length_groups or dataset is None:
             return super()._get_train_sampler(train_dataset)
         lengths = [len(dataset[i]["input_ids"]) for i in range(len(dataset))]
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-        return LengthBuckets(lengths, self.args.per_device_train_batch_size, seed)
+        return LengthBuckets(lengths, self.args.per_device_train_batch_size, seed, self.length_groups)
 
     def create_optimizer(self, model=None):
         """Build the optimizer with the scheduled parameters included (they get gradients later)."""
