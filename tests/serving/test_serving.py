@@ -3,6 +3,7 @@ adapter alone and against merged models, the benchmark's outputs, and export for
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,11 +154,10 @@ def test_export_copies_the_adapter_merges_it_and_says_why_vllm_refuses_a_task_he
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``transformers serve`` on 127.0.0.1 with a local tiny Llama folder."""
-    import socket
     import subprocess
     import sys
-    import time
-    import urllib.request
+
+    from tests.serving.servers import free_port, healthy
 
     pytest.importorskip("fastapi", reason="transformers[serving] (a dev extra) is not installed")
     pytest.importorskip("uvicorn", reason="transformers[serving] (a dev extra) is not installed")
@@ -170,9 +170,7 @@ def server(tmp_path_factory):
     config, tokenizer = tiny_config_and_tokenizer("tiny-llama")
     AutoModelForCausalLM.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [
         sys.executable,
         "-m",
@@ -187,13 +185,7 @@ def server(tmp_path_factory):
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
+        if not healthy(url, process, 60):
             pytest.fail("transformers serve did not start within 60 s")
         yield url, str(folder)
     finally:
@@ -224,7 +216,7 @@ def test_the_openai_http_backend_benchmarks_each_target(server, tmp_path):
         "prompts": {"count": 4, "input_tokens": 6, "output_tokens": 4},
         "batch_sizes": [1, 2],
         "repetitions": 2,
-        "warmup": 0,
+        "warmup": 1,  # warm-up repetitions are numbered from -1
     }
     spec = tmp_path / "http.yaml"
     spec.write_text(json.dumps(workload))
@@ -269,3 +261,72 @@ def test_dataset_prompts_of_different_lengths_are_left_padded_without_changing_a
     bad = Workload.model_validate(WORKLOAD | {"prompts": {"count": 3, "file": str(data), "field": "text"}})
     with pytest.raises(LorascopeError, match="record 0 has no text field 'text'"):
         token_prompts(bad, tokenizer, 0, np.random.default_rng(0))
+
+
+def test_export_of_instruction_runs_writes_a_workload_over_the_base_they_trained_on(tmp_path, capsys):
+    """A causal-LM adapter on a built-in base (random weights, drawn from the run's seed): the base
+    is saved with the exact weights the adapter trained on, and the workload feeds serve-bench."""
+    from transformers import AutoModelForCausalLM
+
+    from lorascope.analysis.run_models import RunModels
+    from lorascope.config import parse_config
+    from lorascope.training import run_training
+
+    raw = {"model": "tiny-llama", "task": "synthetic_instruction", "method": "lora", "seed": 3,
+           "data": {"synthetic_size": 48}, "instruction": {"template": "{instruction} {input} => {response}", "generate": 0},
+           "train": {"max_steps": 2, "batch_size": 8}}  # fmt: skip
+    run_training(parse_config(raw).resolved(), tmp_path / "run")
+    out = tmp_path / "serving"
+    assert main(["serve-export", str(tmp_path / "run"), "--out", str(out)]) == 0
+    [record] = json.loads((out / "exported.json").read_text())
+    assert record["head"] == "causal-lm" and record["workload"] == str(out / "workload.yaml")
+    assert f"workload: {out / 'workload.yaml'}" in capsys.readouterr().out
+    workload = load_workload(out / "workload.yaml")
+    assert [a.name for a in workload.adapters] == ["run"] and Path(workload.base) == (out / "base" / "run").resolve()
+    saved = AutoModelForCausalLM.from_pretrained(workload.base).state_dict()
+    started = RunModels(tmp_path / "run").base()[0].state_dict()
+    assert saved.keys() == started.keys() and all(torch.equal(saved[k], started[k]) for k in saved)
+    overrides = ["prompts.count=2", "prompts.input_tokens=4", "prompts.output_tokens=3", "batch_sizes=[1]",
+                 "repetitions=1", "warmup=0"]  # fmt: skip
+    spec = str(out / "workload.yaml")
+    assert main(["serve-bench", spec, *overrides, "--out", str(tmp_path / "bench")]) == 0
+    rows = list(csv.DictReader((tmp_path / "bench" / "results.csv").open()))
+    assert {r["mode"] for r in rows} == {"adapters", "merged", "base"}
+
+
+def test_base_config_reshapes_a_built_in_base_and_names_a_bad_field():
+    from pydantic import ValidationError
+
+    from lorascope.serving.peft_backend import base_config
+    from lorascope.serving.vllm_backend import check_head_size, head_size
+
+    reshaped = Workload.model_validate(WORKLOAD | {"base_config": {"num_attention_heads": 2}})
+    assert head_size(base_config(reshaped)) == 32 and head_size(base_config(Workload.model_validate(WORKLOAD))) == 16
+    check_head_size(base_config(reshaped), "tiny-llama", cpu=True)
+    with pytest.raises(LorascopeError, match="head size 16; vLLM's CPU attention takes 32, 64"):
+        check_head_size(base_config(Workload.model_validate(WORKLOAD)), "tiny-llama", cpu=True)
+    check_head_size(base_config(Workload.model_validate(WORKLOAD)), "tiny-llama", cpu=False)  # a GPU's kernels
+    with pytest.raises(LorascopeError, match="base_config.heads: LlamaConfig has no field heads"):
+        base_config(Workload.model_validate(WORKLOAD | {"base_config": {"heads": 2}}))
+    with pytest.raises(LorascopeError, match="hidden_size 64 is not a multiple of num_attention_heads 3"):
+        base_config(Workload.model_validate(WORKLOAD | {"base_config": {"num_attention_heads": 3}}))
+    with pytest.raises(ValidationError, match="base_config: only for a built-in base"):
+        Workload.model_validate(WORKLOAD | {"base": "./my-model", "base_config": {"num_attention_heads": 2}})
+
+
+def test_timings_measured_apart_are_put_on_one_clock_batch_after_batch_and_share_after_share():
+    from lorascope.serving.vllm_backend import in_turn
+
+    def timing(sent, first, done):
+        return RequestTiming(sent, first, done, 8, 4)
+
+    # batch 0: model a's share (two requests) measured at t=100, model b's at t=500; batch 1: a at t=900
+    placed = in_turn([[[timing(100, 101, 103), timing(100, 102, 104)], [timing(500, 500.5, 502)]],
+                      [[timing(900, 901, 901.5)]]])  # fmt: skip
+    assert [(t.sent, t.first_token, t.done) for t in placed] == [
+        (0, 1, 3), (0, 2, 4),  # a's share from the batch's start
+        (0, 4.5, 6),  # b's share after a's: its requests waited from the batch's start
+        (6, 7, 7.5),  # the next batch starts when the last one ended
+    ]  # fmt: skip
+    summary = summarize(placed)
+    assert summary["duration_s"] == 7.5 and summary["output_throughput"] == pytest.approx(16 / 7.5)

@@ -50,7 +50,8 @@ def _export(args: argparse.Namespace) -> int:
     from lorascope.studies.folder import drift_runs
 
     runs = [run for folder in args.runs for run in drift_runs(folder)]
-    for record in export_runs(runs, args.out, args.merged, args.max_lora_rank):
+    records = export_runs(runs, args.out, args.merged, args.max_lora_rank)
+    for record in records:
         problems = record["vllm_problems"]
         verdict = "vLLM can serve it" if not problems else "vLLM cannot serve it:\n    " + "\n    ".join(problems)
         print(f"{record['name']}: {record['adapter']}" + (f", merged {record['merged']}" if "merged" in record else ""))
@@ -61,6 +62,10 @@ def _export(args: argparse.Namespace) -> int:
                 f"  merged into the {record['merged_into']}: outputs within {check['max_abs_difference']:.2e} "
                 f"of the unmerged adapter's on {check['inputs']} probe inputs"
             )
+        if record["head"] != "causal-lm":
+            print(f"  a {record['head']} model: serve-bench serves causal LMs, so no workload")
+    for workload in dict.fromkeys(r["workload"] for r in records if "workload" in r):
+        print(f"workload: {workload}  (lorascope serve-bench {workload} [--backend vllm])")
     print(f"list: {args.out / 'exported.json'}")
     return 0
 

@@ -73,10 +73,13 @@ def _remote_code_notice(name: str, trust_remote_code: bool) -> None:
 
 
 def load_model_config(
-    name: str, num_labels: int, label_names: tuple[str, ...] | None = None, trust_remote_code: bool = False
+    name: str,
+    num_labels: int | None = None,
+    label_names: tuple[str, ...] | None = None,
+    trust_remote_code: bool = False,
 ) -> PretrainedConfig:
-    """The model's config with the task's labels: cheap, used to validate before work starts."""
-    labels = {"num_labels": num_labels}
+    """The model's config with the task's labels (if any): cheap, used to validate before work starts."""
+    labels = {"num_labels": num_labels} if num_labels is not None else {}
     if label_names:
         labels = {"id2label": dict(enumerate(label_names)), "label2id": {n: i for i, n in enumerate(label_names)}}
     if is_builtin(name):

@@ -101,21 +101,42 @@ def run_bench(workload: Workload, out: Path, echo: Callable[[str], None] = print
 
 def run_vllm_bench(workload: Workload, out: Path, echo: Callable[[str], None] = print) -> list[dict]:
     """The peft backend's requests through vLLM's offline engine (``serving.vllm_backend``)."""
-    from lorascope.serving.vllm_backend import import_vllm, run_vllm
+    from lorascope.serving.peft_backend import base_config
+    from lorascope.serving.vllm_backend import (
+        base_folder,
+        check_head_size,
+        import_vllm,
+        on_cpu,
+        output_to,
+        run_vllm,
+    )
 
     import_vllm()  # a clear message before any work when vLLM is missing
     needs_adapters(workload, "vllm")
+    check_head_size(base_config(workload), workload.base, on_cpu())
     _start(workload, out)
     rng = np.random.default_rng(workload.seed)
     base, tokenizer = load_base(workload)
     prompts = token_prompts(workload, tokenizer, base.config.vocab_size, rng)
+    folder = base_folder(workload, base, tokenizer, out)
     peft_model = with_adapters(base.cpu(), workload)
     names = assign(
         workload.adapter_names[: workload.adapters_per_batch or None], workload.assignment, len(prompts), rng
     )
-    rows = run_vllm(workload, out, prompts, names, peft_model)
-    for row in rows:
-        echo(f"batch {row['batch_size']:>3} · {row['mode']:<8} mean latency {row['mean_latency_ms']:9.1f} ms")
+    log = out / "vllm.log"
+    echo(f"vLLM engines: their output goes to {log}")
+    try:
+        with output_to(log):
+            rows = run_vllm(workload, out, prompts, names, peft_model, folder)
+    except LorascopeError:
+        raise
+    except Exception as exc:  # the output folder goes, and the log with it: its end goes in the message
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-12:]
+        raise LorascopeError(f"vLLM failed: {exc}; the end of its output:\n    " + "\n    ".join(tail)) from exc
+    for size in workload.batch_sizes:
+        for mode in MODES:
+            mean = np.mean([r["mean_latency_ms"] for r in rows if r["mode"] == mode and r["batch_size"] == size])
+            echo(f"batch {size:>3} · {mode:<8} mean latency {mean:9.1f} ms")
     return _finish(out, rows)
 
 
@@ -157,7 +178,7 @@ def run_http_bench(workload: Workload, out: Path, echo: Callable[[str], None] = 
                     workload.prompts.output_tokens,
                     concurrency,
                     workload.http.request_rate,
-                    workload.seed + repetition,
+                    workload.seed + workload.warmup + repetition,  # warm-up repetitions count from -warmup
                     workload.http.fixed_length,
                 )
                 if repetition >= 0:

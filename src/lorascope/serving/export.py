@@ -2,7 +2,12 @@
 (``adapter_config.json`` + ``adapter_model.safetensors``) and, on request, its merged full model
 (PEFT ``merge_and_unload``, safetensors, with the tokenizer; a QLoRA adapter is merged into a
 float32 dequantized copy of its 4-bit base, never into the 4-bit weights), with how far the merged
-outputs are from the unmerged adapter's."""
+outputs are from the unmerged adapter's.
+
+Causal-LM adapters (instruction tuning) also get a serve-bench workload over the base they trained
+on: the hub id or folder as the run named it, or, where no name gives those weights (a built-in
+random model, a QLoRA run's dequantized 4-bit base), the base saved to ``base/<name>``. Adapters of
+other heads (sequence classification, QA) carry their task head and are exported without one."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import torch
+import yaml
 
 from lorascope.errors import LorascopeError
 from lorascope.io import write_json
@@ -39,10 +45,11 @@ def export_runs(
     runs: list[tuple[Path | RunFolder, str | None]], out: Path, merged: bool = False, max_lora_rank: int = 16
 ) -> list[dict]:
     """Export every adapter run of ``runs`` (folder, label) into ``out/adapters/<name>`` (and
-    ``out/merged/<name>``); returns one record per run with vLLM's objections, if any."""
+    ``out/merged/<name>``) and write a serve-bench workload per base of the causal-LM adapters;
+    returns one record per run with vLLM's objections, if any, and its workload."""
     from lorascope.analysis.run_models import RunModels
 
-    records = []
+    records, workloads = [], {}
     for given, label in runs:
         run = given if isinstance(given, RunFolder) else RunFolder(given)
         if run.status() != "done":
@@ -53,10 +60,11 @@ def export_runs(
         name = f"{label}-seed{results.seed}" if label else run.path.name
         adapter = out / "adapters" / name
         shutil.copytree(run / results.artifact, adapter, dirs_exist_ok=True)
-        record = {"run": str(run.path), "name": name, "adapter": str(adapter)}
-        record["vllm_problems"] = check_vllm(adapter, max_lora_rank)
+        models = RunModels(run)
+        head = models.checked.data.task.head
+        record = {"run": str(run.path), "name": name, "adapter": str(adapter), "head": head}
+        record["vllm_problems"] = check_vllm(adapter, max_lora_rank, models.checked.model_config.model_type)
         if merged:
-            models = RunModels(run)
             model = models.tuned()
             target = out / "merged" / name
             model.save_pretrained(target, safe_serialization=True)
@@ -65,8 +73,42 @@ def export_runs(
             record["merged"] = str(target)
             record["merged_into"] = "dequantized 4-bit base" if results.quantization else "base"
             record["merge_check"] = merge_check(model, models)
+        if head == "causal-lm":
+            base = _serving_base(models, out / "base" / name)
+            workloads.setdefault(base, []).append({"name": name, "path": str(adapter.resolve())})
         records.append(record)
     if not records:
         raise LorascopeError("no LoRA runs among the folders given: nothing to export")
+    for base, adapters in workloads.items():
+        path = out / ("workload.yaml" if len(workloads) == 1 else f"workload-{adapters[0]['name']}.yaml")
+        _write_workload(path, base, adapters)
+        for record in records:
+            if any(a["name"] == record["name"] for a in adapters):
+                record["workload"] = str(path)
     write_json(out / "exported.json", records)
     return records
+
+
+def _serving_base(models, folder: Path) -> str:
+    """The base as serve-bench should load it: the run's model name when that gives the weights the
+    adapter trained on, else those weights saved to ``folder`` (with the tokenizer)."""
+    from lorascope.models.loading import _source, is_builtin
+
+    config = models.config
+    if not is_builtin(config.model) and models.checked.quantization is None:
+        source = _source(config.model)
+        return str(Path(source).resolve()) if Path(source).expanduser().exists() else source
+    model, tokenizer = models.base()
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return str(folder.resolve())
+
+
+def _write_workload(path: Path, base: str, adapters: list[dict]) -> None:
+    workload = {"base": base, "adapters": adapters, "prompts": {"count": 32, "input_tokens": 128, "output_tokens": 32}}
+    header = (
+        "# The exported adapters on the base they trained on (lorascope serve-export); docs/serving.md.\n"
+        f"#   lorascope serve-bench {path}                  # PEFT in-process\n"
+        f"#   lorascope serve-bench {path} --backend vllm   # vLLM (GPU, or its CPU build)\n"
+    )
+    path.write_text(header + yaml.safe_dump(workload, sort_keys=False), encoding="utf-8")

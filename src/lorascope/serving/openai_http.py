@@ -26,8 +26,9 @@ def stream_completion(
     url: str, model: str, prompt: str, max_tokens: int, fixed_length: bool = True, timeout: float = 300.0
 ) -> RequestTiming:
     """One streaming completion, timed. ``fixed_length`` sends vLLM's ``min_tokens`` and
-    ``ignore_eos`` so every answer is ``max_tokens`` long (servers that reject unknown fields, such
-    as ``transformers serve``, need it off)."""
+    ``ignore_eos`` so every answer is ``max_tokens`` long, and ``skip_special_tokens: false`` so a
+    token that decodes to nothing still arrives as text (servers that reject unknown fields, such as
+    ``transformers serve``, need it off)."""
     parts = urlparse(url)
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = connection_class(parts.hostname, parts.port, timeout=timeout)
@@ -39,8 +40,8 @@ def stream_completion(
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    if fixed_length:
-        body |= {"min_tokens": max_tokens, "ignore_eos": True}
+    if fixed_length:  # and special tokens as text, so that every token's arrival is seen
+        body |= {"min_tokens": max_tokens, "ignore_eos": True, "skip_special_tokens": False}
     sent = time.perf_counter()
     first, chunks, usage = None, 0, None
     try:
@@ -59,7 +60,7 @@ def stream_completion(
                 break
             event = json.loads(data)
             usage = event.get("usage") or usage
-            if any(choice.get("text") for choice in event.get("choices", [])):
+            if event.get("choices"):  # a generated token (its text may still be empty: part of a character)
                 chunks += 1
                 if first is None:
                     first = time.perf_counter()

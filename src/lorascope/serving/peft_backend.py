@@ -37,18 +37,40 @@ def _dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
 
 
+def base_config(workload: Workload):
+    """The base model's config without its weights: a built-in's with ``base_config`` applied, or the
+    hub's or folder's."""
+    from lorascope.errors import LorascopeError
+    from lorascope.models.loading import is_builtin, load_model_config
+    from lorascope.models.tiny import tiny_config_and_tokenizer
+
+    if not is_builtin(workload.base):
+        return load_model_config(workload.base)
+    config, _ = tiny_config_and_tokenizer(workload.base)
+    for key, value in workload.base_config.items():
+        if not hasattr(config, key):
+            raise LorascopeError(f"base_config.{key}: {type(config).__name__} has no field {key}")
+        setattr(config, key, value)
+    if config.hidden_size % config.num_attention_heads:
+        raise LorascopeError(
+            f"base_config: hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
+            f"{config.num_attention_heads}"
+        )
+    if getattr(config, "head_dim", None) and "head_dim" not in workload.base_config:
+        config.head_dim = config.hidden_size // config.num_attention_heads  # set from the old shape
+    return config
+
+
 def load_base(workload: Workload) -> tuple[torch.nn.Module, object]:
     """The causal LM and its tokenizer; a built-in tiny model is seeded with ``workload.seed``."""
     from lorascope.models.loading import _source, is_builtin, load_tokenizer
-    from lorascope.models.tiny import tiny_config_and_tokenizer
 
     dtype = _dtype(workload.dtype)
     set_seed(workload.seed)
+    tokenizer = load_tokenizer(workload.base)
     if is_builtin(workload.base):
-        config, tokenizer = tiny_config_and_tokenizer(workload.base)
-        model = AutoModelForCausalLM.from_config(config).to(dtype)
+        model = AutoModelForCausalLM.from_config(base_config(workload)).to(dtype)
     else:
-        tokenizer = load_tokenizer(workload.base)
         model = AutoModelForCausalLM.from_pretrained(_source(workload.base), dtype=dtype)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

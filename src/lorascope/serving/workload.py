@@ -11,6 +11,8 @@ from pydantic import Field, model_validator
 
 from lorascope.config import _Strict, read_yaml, validate_mapping
 from lorascope.errors import LorascopeError
+from lorascope.models.loading import is_builtin
+from lorascope.models.tiny import ARCHITECTURES
 
 MODES = ("adapters", "merged", "base")  # what a benchmark serves: mixed adapters, merged models, the bare base
 
@@ -85,11 +87,29 @@ class Http(_Strict):
     )
 
 
+class VllmOptions(_Strict):
+    """For ``--backend vllm``: the engine settings that matter on a CPU (docs/serving.md)."""
+
+    cpu_kv_cache_gib: int = Field(
+        1, ge=1, description="KV cache on a CPU, in GiB (sets VLLM_CPU_KVCACHE_SPACE); unused on a GPU."
+    )
+    enforce_eager: bool | None = Field(
+        None, description="No compiled graphs: starts in half the time. null: on a CPU, not on a GPU."
+    )
+    max_model_len: int | None = Field(None, ge=1, description="null: the model's maximum length.")
+
+
 class Workload(_Strict):
     """A serving benchmark, as read from YAML (see docs/serving.md)."""
 
     base: str = Field(
-        "tiny-llama", description="Causal LM: hub id, local folder, or built-in tiny-llama / tiny-gpt2 (peft backend)."
+        "tiny-llama",
+        description="Causal LM: hub id, local folder, or built-in tiny-llama / tiny-gpt2 (random weights).",
+    )
+    base_config: dict[str, int | float | bool | str] = Field(
+        default_factory=dict,
+        description="Config fields changed in a built-in base, e.g. num_attention_heads: 2 gives tiny-llama "
+        "head size 32, the smallest vLLM's CPU attention takes.",
     )
     adapters: list[SavedAdapter] = Field(default_factory=list)
     random_adapters: RandomAdapters | None = None
@@ -106,6 +126,7 @@ class Workload(_Strict):
         "auto", description="auto: bf16 on GPU, fp32 on CPU."
     )
     http: Http | None = Field(None, description="Targets for --backend openai-http.")
+    vllm: VllmOptions = Field(default_factory=VllmOptions)
 
     @model_validator(mode="after")
     def _some_adapters(self) -> Workload:
@@ -116,6 +137,8 @@ class Workload(_Strict):
             raise ValueError("adapters: names must be distinct")
         if any(b < 1 for b in self.batch_sizes) or not self.batch_sizes:
             raise ValueError("batch_sizes: give positive sizes")
+        if self.base_config and not is_builtin(self.base):
+            raise ValueError(f"base_config: only for a built-in base ({', '.join(ARCHITECTURES)}), not {self.base}")
         return self
 
     @property
