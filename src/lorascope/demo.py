@@ -62,7 +62,9 @@ def demo_study(model: str) -> Study:
                 "full": {"method": "full", "train.learning_rate": 1e-3 if scratch else 5e-5},
                 "lora": {"method": "lora", "train.learning_rate": 3e-3 if scratch else 2e-3},
             },
-            "sanity": {"mode": "warn", "train_samples": 64, "max_steps": 200 if scratch else 80},
+            # a random tiny-bert's LoRA memorises 64 examples in about 300 steps: at 200, 2 of 8 seeds
+            # ended below 0.95 (0.89-1.0), with whole batches or sliced ones alike
+            "sanity": {"mode": "warn", "train_samples": 64, "max_steps": 300 if scratch else 80},
             "hypotheses": {
                 "claims": [
                     {

@@ -159,3 +159,17 @@ def test_other_axes_make_their_own_blocks(tmp_path, mini_glue):
     lora = next(line for line in gpt2 if line.startswith("lora-r4"))
     row = next(r for r in summary if (r["model"], r["method"]) == ("tiny-gpt2", "lora-r4"))
     assert f"{row['accuracy_mean']:.3f} ± {row['accuracy_std']:.3f}" in lora
+
+
+def test_long_metric_names_and_values_keep_their_columns_apart(fabricated):
+    _, out = fabricated
+    _, summary = write_tables(out)
+    long = "response_perplexity_high"  # longer than a column's usual 17 characters, as its values are
+    for row in summary:
+        row |= {f"{long}_mean": 16226.615, f"{long}_std": 2289.171, f"{long}_n": 2}
+    table = format_summary(summary, "mini").splitlines()
+    header = next(line for line in table if line.startswith("method"))
+    assert {"accuracy", long, "trainable"} <= set(header.split())
+    full = next(line for line in table if line.startswith("full"))
+    assert "  16226.615 ± 2289.171  " in full
+    assert header.index(long) + len(long) == full.index("16226.615 ± 2289.171") + len("16226.615 ± 2289.171")

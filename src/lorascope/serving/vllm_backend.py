@@ -50,9 +50,11 @@ def head_size(config) -> int:
 
 def check_head_size(config, base: str, cpu: bool) -> None:
     """vLLM's CPU attention takes only some head sizes: refuse the others before an engine starts."""
+    from lorascope.models.loading import is_builtin
+
     size = head_size(config)
     if cpu and size not in CPU_HEAD_SIZES:
-        hint = " (a built-in: set base_config.num_attention_heads)" if base.startswith("tiny-") else ""
+        hint = " (a built-in: set base_config.num_attention_heads)" if is_builtin(base) else ""
         raise LorascopeError(
             f"base {base}: head size {size}; vLLM's CPU attention takes {', '.join(map(str, CPU_HEAD_SIZES))}{hint}"
         )

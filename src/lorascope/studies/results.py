@@ -142,13 +142,15 @@ def format_summary(summary: list[dict], name: str = "") -> str:
         width = max(len(str(r["method"])) for r in rows) + 2
         with_lora = any(r["lora_params_mean"] is not None for r in rows)
         lines += ["", " · ".join(parts)]
+        values = {m: [_cell(r[f"{m}_mean"], r[f"{m}_std"]) for r in rows] for m in shown}
+        widths = {m: max(15, len(m), *map(len, values[m])) + 2 for m in shown}  # never glued together
         lines.append(
-            f"{'method':<{width}}{''.join(f'{m:>17}' for m in shown)}{'trainable':>13}"
+            f"{'method':<{width}}{''.join(f'{m:>{widths[m]}}' for m in shown)}{'trainable':>13}"
             + (f"{'LoRA params':>13}" if with_lora else "")
             + f"{'train s':>10}{'peak MB':>9}{'n':>6}  sanity"
         )
-        for r in rows:
-            cells = "".join(f"{_cell(r[f'{m}_mean'], r[f'{m}_std']):>17}" for m in shown)
+        for i, r in enumerate(rows):
+            cells = "".join(f"{values[m][i]:>{widths[m]}}" for m in shown)
             sizes = f"{_number(r['trainable_params_mean'], '{:,.0f}'):>13}"
             if with_lora:
                 sizes += f"{_number(r['lora_params_mean'], '{:,.0f}'):>13}"
