@@ -320,3 +320,19 @@ def test_a_left_padded_batch_is_left_whole(tmp_path):
     assert trainer._slices(batch) is None
     trainer, batch = _sliced_trainer(tmp_path, 20.0, [3, 40, 4, 38])
     assert len(trainer._slices(batch)) == 2
+
+
+def test_a_narrow_model_keeps_its_batches_whole_and_a_wide_one_slices_them():
+    """A slice's fixed cost against cheaper tokens: tiny-bert (width 64) gains nothing from slicing."""
+    from lorascope.data.sampling import length_slices
+    from lorascope.training.trainer import slice_overhead
+
+    lengths = [3, 5, 4, 40, 6, 38, 7, 3, 12, 9, 30, 4, 5, 6, 8, 10]
+    narrow = load_model_config("tiny-bert", 2)
+    wide = load_model_config("tiny-bert", 2)
+    wide.hidden_size = 384  # MiniLM's width, where the cost was measured
+    if torch.cuda.is_available():
+        assert slice_overhead(wide) == 0  # not on a GPU until measured there
+        return
+    assert len(length_slices(lengths, slice_overhead(narrow))) == 1
+    assert len(length_slices(lengths, slice_overhead(wide))) >= 2

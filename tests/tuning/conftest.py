@@ -15,14 +15,11 @@ def tune_raw(**changes) -> dict:
     """One row (synthetic · full), a learning rate that is hopeless or good, and a warm-up."""
     raw = {
         "name": "tiny-tune",
-        # whole batches: tiny-bert's trajectories at this size depend on dropout's draws by chance (with
-        # sliced batches a good trial of this seed learns only after epoch 1, and the pruner stops it)
         "base": tiny_run_config(
             data__synthetic_size=240,
             train__epochs=3,
             train__batch_size=8,
             train__logging_steps=50,
-            speed__slice_batches=False,
         ),
         "grid": {"seed": [0]},
         "methods": {"full": {"method": "full"}},

@@ -63,7 +63,7 @@ from lorascope.registry import method_spec
 from lorascope.training.callbacks import FiniteLoss, JsonlLog, RunProgress, TimeLimit, TrainClock, truncate_log
 from lorascope.training.environment import choose_precision, environment, peak_memory_mb, reset_peak_memory
 from lorascope.training.lm_loss import SupervisedLogitsLoss
-from lorascope.training.trainer import SLICE_OVERHEAD_TOKENS, LorascopeTrainer, selection_metrics
+from lorascope.training.trainer import LorascopeTrainer, selection_metrics, slice_overhead
 
 
 @dataclass
@@ -437,7 +437,7 @@ def _trainer(
         length_groups=cfg.speed.group_batches if cfg.speed.group_by_length and not task.padding_free else 0,
         # losses that are means over examples only (not QA's mean over answerable windows, nor a causal
         # LM's over tokens, whose batches are padding-free anyway)
-        slice_overhead=SLICE_OVERHEAD_TOKENS
+        slice_overhead=slice_overhead(checked.model_config)
         if cfg.speed.slice_batches and task.head == "sequence-classification"
         else 0,
     )

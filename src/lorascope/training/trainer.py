@@ -14,8 +14,20 @@ from lorascope.training.lm_loss import SupervisedLogitsLoss
 
 SEQUENCE_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 # What one more slice costs, in padded tokens of compute (speed.slice_batches): measured on MiniLM
-# LoRA steps on a CPU, where a step costs about a fixed part plus a part per token (docs/speed.md).
+# (width 384) LoRA steps on a CPU, where a pass costs about a fixed part (per operation) plus a part
+# per token (per operation, as the width squared) (docs/speed.md).
 SLICE_OVERHEAD_TOKENS = 100.0
+SLICE_CALIBRATION_WIDTH = 384
+
+
+def slice_overhead(config) -> float:
+    """The cost of one more slice, in tokens, for a model of ``config``'s width on a CPU: a narrower
+    model's tokens are cheaper against the same fixed cost (tiny-bert's, width 64: 3,600 tokens, so
+    its batches stay whole). 0 (no slicing) on a GPU, where a short batch's pass costs its kernel
+    launches more than its tokens, until it is measured there (bench/gpu_check.sh)."""
+    if torch.cuda.is_available():
+        return 0.0
+    return SLICE_OVERHEAD_TOKENS * (SLICE_CALIBRATION_WIDTH / config.hidden_size) ** 2
 
 
 class LorascopeTrainer(Trainer):
