@@ -112,9 +112,9 @@ def test_serve_bench_with_vllm_saves_the_built_in_base_and_measures_ttft_and_tpo
 
 @pytest.mark.vllm
 def test_a_head_size_vllms_cpu_attention_lacks_is_refused_before_an_engine_starts(vllm, tmp_path, capsys, monkeypatch):
-    from lorascope.serving.vllm_backend import on_cpu
+    from lorascope.serving.vllm_backend import cpu_head_sizes
 
-    if not on_cpu():
+    if cpu_head_sizes() is None:
         pytest.skip("the head-size rule is vLLM's CPU attention's")
 
     def no_engine(*args, **kwargs):

@@ -105,15 +105,15 @@ def run_vllm_bench(workload: Workload, out: Path, echo: Callable[[str], None] = 
     from lorascope.serving.vllm_backend import (
         base_folder,
         check_head_size,
+        cpu_head_sizes,
         import_vllm,
-        on_cpu,
         output_to,
         run_vllm,
     )
 
     import_vllm()  # a clear message before any work when vLLM is missing
     needs_adapters(workload, "vllm")
-    check_head_size(base_config(workload), workload.base, on_cpu())
+    check_head_size(base_config(workload), workload.base, cpu_head_sizes())
     _start(workload, out)
     rng = np.random.default_rng(workload.seed)
     base, tokenizer = load_base(workload)

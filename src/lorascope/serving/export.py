@@ -19,8 +19,9 @@ import yaml
 
 from lorascope.errors import LorascopeError
 from lorascope.io import write_json
-from lorascope.models.loading import load_tokenizer
+from lorascope.models.loading import load_model_config, load_tokenizer
 from lorascope.records import RunFolder
+from lorascope.registry import TASKS
 from lorascope.serving.vllm_check import check_vllm
 
 
@@ -60,10 +61,11 @@ def export_runs(
         name = f"{label}-seed{results.seed}" if label else run.path.name
         adapter = out / "adapters" / name
         shutil.copytree(run / results.artifact, adapter, dirs_exist_ok=True)
-        models = RunModels(run)
-        head = models.checked.data.task.head
+        models = RunModels(run)  # its data and models load only when a merge or a saved base needs them
+        head = TASKS[models.config.task].head
+        model_config = load_model_config(models.config.model, trust_remote_code=models.config.trust_remote_code)
         record = {"run": str(run.path), "name": name, "adapter": str(adapter), "head": head}
-        record["vllm_problems"] = check_vllm(adapter, max_lora_rank, models.checked.model_config.model_type)
+        record["vllm_problems"] = check_vllm(adapter, max_lora_rank, model_config.model_type)
         if merged:
             model = models.tuned()
             target = out / "merged" / name
@@ -74,7 +76,7 @@ def export_runs(
             record["merged_into"] = "dequantized 4-bit base" if results.quantization else "base"
             record["merge_check"] = merge_check(model, models)
         if head == "causal-lm":
-            base = _serving_base(models, out / "base" / name)
+            base = _serving_base(models, bool(results.quantization), out / "base" / name)
             workloads.setdefault(base, []).append({"name": name, "path": str(adapter.resolve())})
         records.append(record)
     if not records:
@@ -89,13 +91,13 @@ def export_runs(
     return records
 
 
-def _serving_base(models, folder: Path) -> str:
+def _serving_base(models, quantized: bool, folder: Path) -> str:
     """The base as serve-bench should load it: the run's model name when that gives the weights the
     adapter trained on, else those weights saved to ``folder`` (with the tokenizer)."""
     from lorascope.models.loading import _source, is_builtin
 
     config = models.config
-    if not is_builtin(config.model) and models.checked.quantization is None:
+    if not is_builtin(config.model) and not quantized:
         source = _source(config.model)
         return str(Path(source).resolve()) if Path(source).expanduser().exists() else source
     model, tokenizer = models.base()

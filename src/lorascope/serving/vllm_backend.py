@@ -23,9 +23,6 @@ from lorascope.serving.peft_backend import Generated
 from lorascope.serving.vllm_check import check_vllm
 from lorascope.serving.workload import Workload
 
-# Head sizes of vLLM 0.32's CPU attention (CPUAttentionBackend.get_supported_head_sizes).
-CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
-
 
 def import_vllm():
     try:
@@ -38,25 +35,31 @@ def import_vllm():
     return vllm
 
 
-def on_cpu() -> bool:
+def cpu_head_sizes() -> list[int] | None:
+    """The head sizes vLLM's CPU attention takes (its own list), or None on a GPU."""
     from vllm.platforms import current_platform
 
-    return current_platform.is_cpu()
+    if not current_platform.is_cpu():
+        return None
+    from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+    return CPUAttentionBackend.get_supported_head_sizes()
 
 
 def head_size(config) -> int:
     return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
-def check_head_size(config, base: str, cpu: bool) -> None:
-    """vLLM's CPU attention takes only some head sizes: refuse the others before an engine starts."""
+def check_head_size(config, base: str, supported: list[int] | None) -> None:
+    """vLLM's CPU attention takes only some head sizes (``supported``; None: any): refuse the others
+    before an engine starts."""
     from lorascope.models.loading import is_builtin
 
     size = head_size(config)
-    if cpu and size not in CPU_HEAD_SIZES:
+    if supported is not None and size not in supported:
         hint = " (a built-in: set base_config.num_attention_heads)" if is_builtin(base) else ""
         raise LorascopeError(
-            f"base {base}: head size {size}; vLLM's CPU attention takes {', '.join(map(str, CPU_HEAD_SIZES))}{hint}"
+            f"base {base}: head size {size}; vLLM's CPU attention takes {', '.join(map(str, supported))}{hint}"
         )
 
 
@@ -146,7 +149,9 @@ def engine(workload: Workload, model: str, tokenizer: str, **lora):
     from lorascope.serving.peft_backend import _dtype
 
     vllm = import_vllm()
-    cpu = on_cpu()
+    from vllm.platforms import current_platform
+
+    cpu = current_platform.is_cpu()
     options = workload.vllm
     if cpu:
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(options.cpu_kv_cache_gib)
